@@ -1,0 +1,313 @@
+"""``ShapedEnv`` and ``ShapedVectorEnv``: replace an env's reward with a ``RewardStack``.
+
+Every step both wrappers put ``info["reward_terms"] = {name: value}`` (weighted, summing to
+the reward returned) and ``info["reward_env"]`` (the env's own reward). When an episode ends,
+``info["episode_stats"]`` holds its true return (env reward only), shaped return, length,
+success flag and per-term sums, and the same record is queued for ``pop_episodes()``.
+
+Where a ``RecordEpisodeStatistics``/``Monitor`` sits matters (below a shaping wrapper it
+records the unshaped return, above it the shaped one); these wrappers record both, so no
+monitor is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorWrapper
+
+from rewardlab.core.stack import RewardStack
+from rewardlab.core.transition import Transition, batch_index
+from rewardlab.errors import InvalidArgument
+
+__all__ = ["ShapedEnv", "ShapedVectorEnv", "EpisodeRecord"]
+
+
+@dataclass
+class EpisodeRecord:
+    """Statistics of one finished episode."""
+
+    env_id: int
+    true_return: float
+    shaped_return: float
+    length: int
+    success: float | None
+    terms: dict[str, float] = field(default_factory=dict)
+    truncated: bool = False
+
+
+class _EpisodeAccumulator:
+    """Per-env running sums, turned into ``EpisodeRecord``s when episodes end."""
+
+    def __init__(self, num_envs: int, names: list[str]):
+        self.names = names
+        self.true = np.zeros(num_envs, np.float64)
+        self.shaped = np.zeros(num_envs, np.float64)
+        self.length = np.zeros(num_envs, np.int64)
+        self.terms = np.zeros((len(names), num_envs), np.float64)
+        self.finished: list[EpisodeRecord] = []
+
+    def clear(self, ids: np.ndarray) -> None:
+        self.true[ids] = 0.0
+        self.shaped[ids] = 0.0
+        self.length[ids] = 0
+        self.terms[:, ids] = 0.0
+
+    def add(self, ids: np.ndarray, env_r: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray]) -> None:
+        self.true[ids] += env_r
+        self.shaped[ids] += total
+        self.length[ids] += 1
+        for i, name in enumerate(self.names):
+            self.terms[i, ids] += parts[name]
+
+    def finish(self, ids: np.ndarray, success: np.ndarray | None, truncated: np.ndarray) -> dict[str, Any]:
+        """Close the episodes of ``ids``; returns the vector-form ``episode_stats`` info."""
+        for j, i in enumerate(ids):
+            s = None if success is None or np.isnan(success[j]) else float(success[j])
+            self.finished.append(
+                EpisodeRecord(
+                    env_id=int(i),
+                    true_return=float(self.true[i]),
+                    shaped_return=float(self.shaped[i]),
+                    length=int(self.length[i]),
+                    success=s,
+                    terms={n: float(self.terms[k, i]) for k, n in enumerate(self.names)},
+                    truncated=bool(truncated[j]),
+                )
+            )
+        stats = {
+            "true_return": self.true.copy(),
+            "shaped_return": self.shaped.copy(),
+            "length": self.length.copy(),
+            "terms": {n: self.terms[k].copy() for k, n in enumerate(self.names)},
+        }
+        self.clear(ids)
+        return stats
+
+
+def _success_of(info: dict[str, Any], rows: np.ndarray) -> np.ndarray | None:
+    """``is_success`` (SB3 convention) of the given rows, NaN where the env did not say."""
+    if "is_success" not in info:
+        return None
+    vals = np.asarray(info["is_success"], dtype=np.float64)[rows]
+    mask = info.get("_is_success")
+    if mask is not None:
+        vals = np.where(np.asarray(mask)[rows], vals, np.nan)
+    return vals
+
+
+def merge_final_info(info: dict[str, Any], final: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """Vector-form info where rows that ended carry their final info instead of the reset info."""
+    out = dict(info)
+    for key, fval in final.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(fval, dict):
+            out[key] = merge_final_info(info.get(key, {}) if isinstance(info.get(key), dict) else {}, fval, rows)
+            continue
+        fmask = np.asarray(final.get("_" + key, np.ones(len(rows), bool)))
+        take = rows & fmask
+        cur = info.get(key)
+        if isinstance(cur, np.ndarray) and isinstance(fval, np.ndarray) and cur.shape == fval.shape:
+            sel = take.reshape((-1,) + (1,) * (cur.ndim - 1))
+            out[key] = np.where(sel, fval, cur)
+            out["_" + key] = np.asarray(info.get("_" + key, np.ones(len(rows), bool))) | take
+        else:
+            out[key] = fval
+            out["_" + key] = take
+    return out
+
+
+def _replace_rows(obs: Any, rows: np.ndarray, finals: np.ndarray) -> Any:
+    """Copy of batched ``obs`` with the ``rows`` replaced by the per-env final observations."""
+    idx = np.flatnonzero(rows)
+    if isinstance(obs, dict):
+        return {k: _replace_rows_array(v, idx, [finals[i][k] for i in idx]) for k, v in obs.items()}
+    return _replace_rows_array(obs, idx, [finals[i] for i in idx])
+
+
+def _replace_rows_array(arr: np.ndarray, idx: np.ndarray, values: list) -> np.ndarray:
+    out = arr.copy()
+    for i, v in zip(idx, values):
+        out[i] = v
+    return out
+
+
+def _info_to_batch(info: dict[str, Any]) -> dict[str, Any]:
+    """A single env's info in Gymnasium's vector form with one row."""
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        if isinstance(v, dict):
+            out[k] = _info_to_batch(v)
+        else:
+            arr = np.empty(1, dtype=object) if not isinstance(v, (np.ndarray, int, float, bool, np.number)) else None
+            if arr is not None:
+                arr[0] = v
+                out[k] = arr
+            else:
+                out[k] = np.asarray(v)[None]
+            out["_" + k] = np.ones(1, bool)
+    return out
+
+
+def _batch1(obs: Any) -> Any:
+    if isinstance(obs, dict):
+        return {k: _batch1(v) for k, v in obs.items()}
+    return np.asarray(obs)[None]
+
+
+class ShapedVectorEnv(VectorWrapper):
+    """Vector twin of :class:`ShapedEnv`: terms are evaluated once per step, batched.
+
+    Works with Gymnasium's ``SAME_STEP`` autoreset (the final observation is read from
+    ``info["final_obs"]``) and ``NEXT_STEP`` autoreset (the step after an episode end is a
+    reset step: it gets reward 0 and is not shown to the terms).
+
+    >>> import gymnasium as gym
+    >>> from rewardlab.shaping.basic import EnvReward, StepPenalty
+    >>> venv = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")
+    >>> env = ShapedVectorEnv(venv, RewardStack([EnvReward(), StepPenalty(0.25)]))
+    >>> _ = env.reset(seed=0)
+    >>> _, reward, _, _, info = env.step(np.array([0, 1]))
+    >>> reward, info["reward_terms"]["step_penalty"], info["reward_env"]
+    (array([0.75, 0.75], dtype=float32), array([-0.25, -0.25], dtype=float32), array([1., 1.]))
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, stack: RewardStack):
+        super().__init__(env)
+        if not isinstance(stack, RewardStack):
+            raise InvalidArgument(f"stack must be a RewardStack, got {type(stack).__name__}")
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode == AutoresetMode.DISABLED:
+            raise InvalidArgument(
+                "ShapedVectorEnv needs an autoresetting vector env (SAME_STEP or NEXT_STEP), got DISABLED"
+            )
+        self.autoreset_mode = mode
+        self.stack = stack
+        stack.bind(self.num_envs)
+        self._all = np.arange(self.num_envs)
+        self._stats = _EpisodeAccumulator(self.num_envs, stack.names)
+        self._prev_obs: Any = None
+        self._reset_next = np.zeros(self.num_envs, bool)  # NEXT_STEP: rows whose next step is a reset
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.stack.reset(self._all)
+        self.stack.observe_reset(obs, info, self._all)
+        self._stats.clear(self._all)
+        self._reset_next[:] = False
+        self._prev_obs = obs
+        return obs, info
+
+    def step(self, actions):
+        obs, env_r, term, trunc, info = self.env.step(actions)
+        env_r = np.asarray(env_r)
+        term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
+        done = term | trunc
+        next_obs, t_info = obs, info
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            # The returned obs of ended rows is already the next episode's first obs.
+            next_obs = _replace_rows(obs, done, info["final_obs"])
+            t_info = merge_final_info(info, info.get("final_info", {}), done)
+
+        active = ~self._reset_next
+        t = Transition(self._prev_obs, np.asarray(actions), next_obs, env_r, term, trunc, t_info, self._all)
+        if active.all():
+            total, parts = self.stack(t)
+            ids = self._all
+        else:
+            # NEXT_STEP: rows that were reset by this step are not transitions of any episode.
+            ids = np.flatnonzero(active)
+            total = np.zeros(self.num_envs, np.float32)
+            parts = {n: np.zeros(self.num_envs, np.float32) for n in self.stack.names}
+            if len(ids):
+                sub_total, sub_parts = self.stack(t.select(ids))
+                total[ids] = sub_total
+                for n in parts:
+                    parts[n][ids] = sub_parts[n]
+            started = np.flatnonzero(~active)
+            self.stack.reset(started)
+            self.stack.observe_reset(obs, info, started)
+        self._stats.add(ids, env_r[ids], total[ids], {n: v[ids] for n, v in parts.items()})
+
+        info = dict(info)
+        info["reward_terms"] = parts
+        info["reward_env"] = env_r
+        ended = np.flatnonzero(done & active)
+        if len(ended):
+            info["episode_stats"] = self._stats.finish(ended, _success_of(t_info, ended), trunc[ended])
+            info["_episode_stats"] = done & active
+            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                self.stack.reset(ended)
+                self.stack.observe_reset(obs, info, ended)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._reset_next = done & active
+        self._prev_obs = obs
+        return obs, total, term, trunc, info
+
+    def pop_episodes(self) -> list[EpisodeRecord]:
+        """Episodes finished since the last call (oldest first)."""
+        out, self._stats.finished = self._stats.finished, []
+        return out
+
+
+class ShapedEnv(gym.Wrapper):
+    """Replace a single env's reward with a ``RewardStack`` (terms see a batch of one).
+
+    >>> import gymnasium as gym
+    >>> from rewardlab.shaping.basic import EnvReward, StepPenalty
+    >>> env = ShapedEnv(gym.make("CartPole-v1"), RewardStack([EnvReward(), StepPenalty(0.25)]))
+    >>> _ = env.reset(seed=0)
+    >>> _, reward, _, _, info = env.step(0)
+    >>> reward, info["reward_terms"], info["reward_env"]
+    (0.75, {'env': 1.0, 'step_penalty': -0.25}, 1.0)
+    """
+
+    def __init__(self, env: gym.Env, stack: RewardStack):
+        super().__init__(env)
+        if not isinstance(stack, RewardStack):
+            raise InvalidArgument(f"stack must be a RewardStack, got {type(stack).__name__}")
+        self.stack = stack
+        stack.bind(1)
+        self._ids = np.zeros(1, np.int64)
+        self._stats = _EpisodeAccumulator(1, stack.names)
+        self._prev_obs: Any = None
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.stack.reset(self._ids)
+        self.stack.observe_reset(_batch1(obs), _info_to_batch(info), self._ids)
+        self._stats.clear(self._ids)
+        self._prev_obs = obs
+        return obs, info
+
+    def step(self, action):
+        obs, env_r, term, trunc, info = self.env.step(action)
+        b_info = _info_to_batch(info)
+        t = Transition(
+            _batch1(self._prev_obs), np.asarray(action)[None], _batch1(obs),
+            np.asarray([env_r], np.float64), np.asarray([term]), np.asarray([trunc]), b_info, self._ids,
+        )
+        total, parts = self.stack(t)
+        self._stats.add(self._ids, t.env_reward, total, parts)
+        info = dict(info)
+        info["reward_terms"] = {n: float(v[0]) for n, v in parts.items()}
+        info["reward_env"] = float(env_r)
+        if term or trunc:
+            stats = self._stats.finish(self._ids, _success_of(b_info, self._ids), np.asarray([trunc]))
+            info["episode_stats"] = {
+                "true_return": float(stats["true_return"][0]),
+                "shaped_return": float(stats["shaped_return"][0]),
+                "length": int(stats["length"][0]),
+                "terms": {n: float(v[0]) for n, v in stats["terms"].items()},
+            }
+        self._prev_obs = obs
+        return obs, float(total[0]), term, trunc, info
+
+    def pop_episodes(self) -> list[EpisodeRecord]:
+        """Episodes finished since the last call (oldest first)."""
+        out, self._stats.finished = self._stats.finished, []
+        return out

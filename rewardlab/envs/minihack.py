@@ -1,0 +1,177 @@
+"""MiniHack / NLE family: ``rewardlab.make("minihack/Room-5x5")`` and friends.
+
+``MiniHackAdapter`` turns a MiniHack/NLE env into a well-behaved Gymnasium env:
+
+- **observations** from encoders an MLP/CNN can use: ``chars_crop`` (one-hot char classes of
+  the 9×9 egocentric crop, ``(C, 9, 9)`` float32), ``glyphs_crop`` (glyph ids, ``(9, 9)``),
+  ``blstats`` (log-scaled bottom-line stats, float32). One encoder gives a Box, several a Dict;
+- **info** every step: ``agent_pos`` ([x, y]), ``message`` (str), ``chars`` (21×79 map),
+  ``inventory`` (newline-joined item lines) for event terms and potentials, and
+  ``is_success`` when an episode ends;
+- three **upstream defects fixed** (each tested): the time limit came back as
+  ``terminated=True`` (now ``truncated`` only); ``reset(seed=...)`` did not seed NetHack's
+  RNG (now the same seed gives the same episode); ``reset(options={})`` raised
+  ``KeyError('wizkit_items')``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rewardlab.errors import InvalidArgument
+
+__all__ = ["MiniHackAdapter", "make_minihack", "TASKS", "CHAR_CLASSES", "ENCODERS", "ACTION_SETS"]
+
+# Short name -> Gymnasium id registered by minihack / nle.
+TASKS: dict[str, str] = {
+    **{n: f"MiniHack-{n}-v0" for n in [
+        "Room-5x5", "Room-15x15", "Room-Random-5x5", "Room-Random-15x15", "Room-Dark-5x5",
+        "Room-Monster-5x5", "Room-Trap-5x5", "Room-Ultimate-5x5",
+        "KeyRoom-Fixed-S5", "KeyRoom-S5", "KeyRoom-S15", "KeyRoom-Dark-S5",
+        "Corridor-R2", "Corridor-R3", "Corridor-R5",
+        "River", "River-Narrow", "River-Monster", "River-Lava",
+        "MultiRoom-N2", "MultiRoom-N4", "MultiRoom-N6", "MultiRoom-N2-Locked",
+    ]},
+    "NetHackScore": "NetHackScore-v0",
+}
+
+# Char-class vocabulary of the one-hot encoder: similar-looking things share a class.
+CHAR_CLASSES = ["unseen", "wall", "floor", "corridor", "closed_door", "agent", "stairs_down",
+                "stairs_up", "water_lava", "tool_key", "object", "monster", "trap", "boulder",
+                "feature", "other"]
+_CHAR_TABLE = np.full(256, CHAR_CLASSES.index("other"), np.int64)
+for _chars, _cls in [(" ", "unseen"), ("|-", "wall"), (".", "floor"), ("#", "corridor"),
+                     ("+", "closed_door"), ("@", "agent"), (">", "stairs_down"), ("<", "stairs_up"),
+                     ("}", "water_lava"), ("(", "tool_key"), (")[%?/=!\"*$", "object"),
+                     ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ&;:'~", "monster"),
+                     ("^", "trap"), ("0`", "boulder"), ("{_\\", "feature")]:
+    for _c in _chars:
+        _CHAR_TABLE[ord(_c)] = CHAR_CLASSES.index(_cls)
+
+CROP = 9  # egocentric crop side (MiniHack's default)
+_PAD = CROP // 2
+ENCODERS = ("chars_crop", "glyphs_crop", "blstats")
+
+
+def _action_sets() -> dict[str, tuple]:
+    from nle import nethack
+
+    moves = tuple(nethack.CompassDirection)
+    C = nethack.Command
+    return {
+        "nav": moves,
+        "nav_apply": moves + (C.PICKUP, C.APPLY),
+        "basic": moves + (C.PICKUP, C.APPLY, C.SEARCH, C.EAT, C.OPEN, C.KICK, C.INVENTORY,
+                          nethack.MiscDirection.DOWN, nethack.MiscDirection.WAIT),
+    }
+
+
+ACTION_SETS = ("nav", "nav_apply", "basic", "default")
+
+
+class MiniHackAdapter(gym.Wrapper):
+    """Encoded observations, extra info and the three upstream fixes (see module doc)."""
+
+    def __init__(self, env: gym.Env, obs: tuple[str, ...] = ("chars_crop",)):
+        super().__init__(env)
+        obs = tuple(obs)
+        bad = [k for k in obs if k not in ENCODERS]
+        if bad or not obs:
+            raise InvalidArgument(f"unknown MiniHack observation encoder {bad or obs!r}; valid: {', '.join(ENCODERS)}")
+        self.encoders = obs
+        nle = env.unwrapped
+        self._keys = {k: i for i, k in enumerate(nle._observation_keys)}
+        spaces: dict[str, gym.Space] = {
+            "chars_crop": gym.spaces.Box(0.0, 1.0, (len(CHAR_CLASSES), CROP, CROP), np.float32),
+            "glyphs_crop": gym.spaces.Box(0, 5976, (CROP, CROP), np.int64),
+            "blstats": gym.spaces.Box(-np.inf, np.inf, (27,), np.float32),
+        }
+        self.observation_space = spaces[obs[0]] if len(obs) == 1 else gym.spaces.Dict({k: spaces[k] for k in obs})
+        self._nethack_rng = np.random.default_rng()
+        self._onehot_ids = np.arange(len(CHAR_CLASSES))[:, None, None]
+
+    # -- observation encoding ------------------------------------------------------------
+    @staticmethod
+    def _crop(grid: np.ndarray, x: int, y: int, fill: int) -> np.ndarray:
+        padded = np.pad(grid, _PAD, constant_values=fill)
+        return padded[y : y + CROP, x : x + CROP]
+
+    def _encode(self, raw: dict[str, np.ndarray]) -> Any:
+        x, y = int(raw["blstats"][0]), int(raw["blstats"][1])
+        out: dict[str, np.ndarray] = {}
+        for k in self.encoders:
+            if k == "chars_crop":
+                crop = _CHAR_TABLE[self._crop(raw["chars"], x, y, ord(" "))]
+                out[k] = (crop[None] == self._onehot_ids).astype(np.float32)
+            elif k == "glyphs_crop":
+                out[k] = self._crop(raw["glyphs"], x, y, 0).astype(np.int64)
+            else:
+                b = raw["blstats"].astype(np.float32)
+                out[k] = np.sign(b) * np.log1p(np.abs(b))
+        return out[self.encoders[0]] if len(self.encoders) == 1 else out
+
+    def _info(self, raw: dict[str, np.ndarray], info: dict[str, Any]) -> dict[str, Any]:
+        info = dict(info)
+        info["agent_pos"] = raw["blstats"][:2].astype(np.int64)
+        info["message"] = bytes(raw["message"]).split(b"\0", 1)[0].decode("latin-1")
+        info["chars"] = raw["chars"].copy()
+        inv = raw["inv_strs"]
+        info["inventory"] = "\n".join(
+            bytes(r).split(b"\0", 1)[0].decode("latin-1") for r in inv if r[0] != 0
+        )
+        return info
+
+    # -- Gymnasium API -------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self._nethack_rng = np.random.default_rng(seed)
+        # Upstream fix: NLE's reset(seed=) seeds only Gymnasium's RNG. Seed NetHack's own core,
+        # display and level-generator RNGs from ours, every episode, so a seed fixes the run.
+        core, disp, lgen = (int(s) for s in self._nethack_rng.integers(0, 2**31 - 1, size=3))
+        self.env.unwrapped.seed(core, disp, reseed=False, lgen=lgen)
+        # Upstream fix: NLE indexes options["wizkit_items"] unconditionally.
+        inner_options = {"wizkit_items": options["wizkit_items"]} if options and "wizkit_items" in options else None
+        raw, info = self.env.reset(seed=seed, options=inner_options)
+        return self._encode(raw), self._info(raw, info)
+
+    def step(self, action):
+        raw, reward, done, truncated, info = self.env.step(action)
+        # Upstream fix: at the time limit NLE reports done=True *and* truncated=True;
+        # the MDP did not end there, so it is a truncation only.
+        terminated = bool(done) and not truncated
+        info = self._info(raw, info)
+        if terminated or truncated:
+            status = info.get("end_status")
+            info["is_success"] = bool(terminated and status is not None and int(status) == 2)
+        return self._encode(raw), float(reward), terminated, bool(truncated), info
+
+
+def make_minihack(task: str, obs: tuple[str, ...] | list[str] = ("chars_crop",), actions: str = "default",
+                  max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
+    """Build ``minihack/<task>``: a MiniHack/NLE env behind ``MiniHackAdapter``."""
+    if task not in TASKS:
+        from rewardlab.errors import UnknownNameError
+
+        raise UnknownNameError("MiniHack task", task, TASKS)
+    if actions not in ACTION_SETS:
+        raise InvalidArgument(f"unknown MiniHack action set {actions!r}; valid: {', '.join(ACTION_SETS)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # minihack imports the deprecated pkg_resources
+        os.environ.setdefault("NLE_DEV", "0")
+        import minihack  # noqa: F401  (registers MiniHack ids)
+        import nle  # noqa: F401  (registers NetHack ids)
+    raw_keys = ("chars", "glyphs", "blstats", "message", "inv_strs")
+    if actions != "default":
+        kwargs["actions"] = _action_sets()[actions]
+    if max_episode_steps is not None:
+        if max_episode_steps < 1:
+            raise InvalidArgument(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        kwargs["max_episode_steps"] = max_episode_steps
+    env = gym.make(TASKS[task], observation_keys=raw_keys, **kwargs)
+    # gym.make adds PassiveEnvChecker/OrderEnforcing; our adapter sits on top.
+    return MiniHackAdapter(env, tuple(obs))

@@ -1,0 +1,91 @@
+"""Basic terms: the task reward, a per-step penalty and a count-based novelty bonus."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rewardlab.core.terms import Term, register_term
+from rewardlab.core.transition import Transition
+from rewardlab.errors import InvalidArgument
+
+__all__ = ["EnvReward", "StepPenalty", "Novelty"]
+
+
+@register_term("env")
+class EnvReward(Term):
+    """The environment's own (task) reward.
+
+    >>> t = Transition(None, None, None, np.array([1.0, 0.0]), np.zeros(2, bool), np.zeros(2, bool))
+    >>> EnvReward()(t)
+    array([1., 0.], dtype=float32)
+    """
+
+    def __call__(self, t: Transition) -> np.ndarray:
+        return np.asarray(t.env_reward, np.float32)
+
+
+@register_term("step_penalty")
+class StepPenalty(Term):
+    """A constant ``-value`` every step (pushes towards short episodes).
+
+    >>> t = Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool))
+    >>> StepPenalty(0.01)(t)
+    array([-0.01, -0.01], dtype=float32)
+    """
+
+    def __init__(self, value: float = 0.01):
+        if not np.isfinite(value):
+            raise InvalidArgument(f"step_penalty value must be finite, got {value}")
+        self.value = float(value)
+
+    def __call__(self, t: Transition) -> np.ndarray:
+        return np.full(t.num_envs, -self.value, np.float32)
+
+
+@register_term("novelty")
+class Novelty(Term):
+    """Count-based exploration bonus ``1/sqrt(N(s'))``.
+
+    ``key="obs"`` counts whole next observations; any other value names an ``info`` entry
+    (e.g. ``"agent_pos"`` on MiniHack) whose value identifies the state. ``scope="episode"``
+    resets the counts when each env's episode ends; ``"global"`` keeps them for the run.
+
+    >>> t = Transition(None, None, np.array([[0], [0], [1]]), np.zeros(3), np.zeros(3, bool), np.zeros(3, bool))
+    >>> term = Novelty()
+    >>> term(t).round(3)  # the two envs in state 0 count in order: 1 then 2
+    array([1.   , 0.707, 1.   ], dtype=float32)
+    """
+
+    def __init__(self, key: str = "obs", scope: str = "global"):
+        if scope not in ("global", "episode"):
+            raise InvalidArgument(f"novelty scope must be 'global' or 'episode', got {scope!r}")
+        self.key, self.scope = key, scope
+        self._counts: dict[tuple[int, bytes], int] | dict[bytes, int] = {}
+
+    def reset(self, env_ids: np.ndarray) -> None:
+        if self.scope == "episode":
+            drop = {int(i) for i in env_ids}
+            self._counts = {k: v for k, v in self._counts.items() if k[0] not in drop}
+
+    def _states(self, t: Transition) -> np.ndarray:
+        if self.key == "obs":
+            x = t.next_obs
+            if isinstance(x, dict):
+                x = np.concatenate([np.asarray(v).reshape(t.num_envs, -1).view(np.uint8) for v in x.values()], 1)
+        else:
+            if self.key not in t.info:
+                raise InvalidArgument(f"novelty key {self.key!r} is not in info (keys: {sorted(t.info)})")
+            x = t.info[self.key]
+        x = np.ascontiguousarray(np.asarray(x).reshape(t.num_envs, -1))
+        return x
+
+    def __call__(self, t: Transition) -> np.ndarray:
+        states = self._states(t)
+        out = np.empty(t.num_envs, np.float32)
+        episodic = self.scope == "episode"
+        for row, (env, s) in enumerate(zip(t.env_ids, states)):
+            k = (int(env), s.tobytes()) if episodic else s.tobytes()
+            n = self._counts.get(k, 0) + 1
+            self._counts[k] = n
+            out[row] = n ** -0.5
+        return out

@@ -1,0 +1,135 @@
+"""Potential-based shaping ``F = γ·Φ(s') − Φ(s)`` (Ng, Harada & Russell 1999).
+
+Rules that keep the optimal policy unchanged, each tested by value iteration on random MDPs
+(``tests/shaping/test_potential_invariance.py``):
+
+- γ is the *learner's* discount (the runner passes the agent's γ unless set explicitly);
+- ``Φ(terminal) = 0``: on ``terminated`` the term is ``−Φ(s)``;
+- on ``truncated`` the episode did not end in the MDP, so ``γ·Φ(s')`` is kept;
+- Φ(s) is cached when ``s`` is entered, so a potential that changes during training
+  (learned, or one that reads the visible map) is telescoped consistently.
+
+A potential is a callable ``phi(obs, info) -> np.ndarray`` over a batch (``info`` is the
+vector-form info of the same states, or ``None`` where it is not known). Register named
+potentials with ``@register_potential("name")`` or pass ``"package.module:function"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rewardlab.core.registry import Registry, load_attr
+from rewardlab.core.terms import Term, register_term
+from rewardlab.core.transition import Transition, batch_index, select_info
+from rewardlab.errors import ConfigError, InvalidArgument, TermOutputError
+
+__all__ = ["PotentialShaping", "POTENTIALS", "register_potential", "resolve_potential"]
+
+Potential = Callable[[Any, dict | None], np.ndarray]
+POTENTIALS: Registry[Callable[..., Potential]] = Registry("potential")
+
+
+def register_potential(name: str):
+    """Register a potential factory: ``factory(**params) -> phi(obs, info)``."""
+    return POTENTIALS.decorator(name)
+
+
+# The MiniHack potentials import nothing heavy, but live with their env family.
+POTENTIALS.register("minihack/stairs_distance", indirect="rewardlab.envs.minihack_potentials:stairs_distance")
+POTENTIALS.register("minihack/keyroom_progress", indirect="rewardlab.envs.minihack_potentials:keyroom_progress")
+
+
+def resolve_potential(potential: str | Potential, params: dict[str, Any] | None = None) -> Potential:
+    """A potential from a registered name, an import path, or a callable."""
+    params = params or {}
+    if callable(potential):
+        factory: Any = potential
+    elif ":" in potential:
+        factory = load_attr(potential)
+    else:
+        factory = POTENTIALS.get(potential)
+    # A registered/imported object is a factory when it takes the params (or none at all).
+    sig = inspect.signature(factory)
+    takes_state = list(sig.parameters)[:2] == ["obs", "info"]
+    if takes_state:
+        if params:
+            raise ConfigError(f"potential {potential!r} is a plain function and takes no params, got {sorted(params)}")
+        return factory
+    try:
+        return factory(**params)
+    except TypeError as e:
+        raise ConfigError(f"potential {potential!r}: {e}") from e
+
+
+@register_term("potential")
+class PotentialShaping(Term):
+    """``γ·Φ(s') − Φ(s)`` with ``Φ(terminal) = 0``; truncation keeps ``γ·Φ(s')``.
+
+    >>> phi = lambda obs, info: np.asarray(obs, np.float32)     # Φ(s) = s
+    >>> term = PotentialShaping(phi, gamma=0.5)
+    >>> term.bind(2)
+    >>> term.observe_reset(np.array([1.0, 1.0]), {}, np.arange(2))
+    >>> t = Transition(np.array([1.0, 1.0]), None, np.array([4.0, 4.0]), np.zeros(2),
+    ...                terminated=np.array([False, True]), truncated=np.array([False, False]))
+    >>> term(t)   # 0.5*4 - 1 = 1, and at a terminal state 0 - 1 = -1
+    array([ 1., -1.], dtype=float32)
+    """
+
+    def __init__(self, potential: str | Potential, gamma: float = 0.99, scale: float = 1.0,
+                 params: dict[str, Any] | None = None):
+        # γ outside [0, 1] is not a discount; the invariance proof needs the learner's γ.
+        if not 0.0 <= gamma <= 1.0:
+            raise InvalidArgument(f"potential gamma must be in [0, 1], got {gamma}")
+        if not np.isfinite(scale):
+            raise InvalidArgument(f"potential scale must be finite, got {scale}")
+        self.phi = resolve_potential(potential, params)
+        self.potential_name = potential if isinstance(potential, str) else getattr(potential, "__name__", "phi")
+        self.gamma, self.scale = float(gamma), float(scale)
+        self._cache = np.zeros(0, np.float32)
+        self._valid = np.zeros(0, bool)
+
+    def bind(self, num_envs: int) -> None:
+        self._cache = np.zeros(num_envs, np.float32)
+        self._valid = np.zeros(num_envs, bool)
+
+    def _phi(self, obs: Any, info: dict | None, n: int) -> np.ndarray:
+        value = np.asarray(self.phi(obs, info), np.float32).reshape(-1)
+        if value.shape != (n,) or not np.isfinite(value).all():
+            raise TermOutputError(
+                f"potential {self.potential_name!r} must return {n} finite values, got {value!r}"
+            )
+        return value * self.scale
+
+    def reset(self, env_ids: np.ndarray) -> None:
+        if len(self._valid):
+            self._valid[env_ids] = False
+
+    def observe_reset(self, obs: Any, info: dict, env_ids: np.ndarray) -> None:
+        if len(env_ids) == 0:
+            return
+        if len(self._cache) <= int(np.max(env_ids)):
+            self.bind(int(np.max(env_ids)) + 1)
+        self._cache[env_ids] = self._phi(batch_index(obs, env_ids), select_info(info, env_ids), len(env_ids))
+        self._valid[env_ids] = True
+
+    def __call__(self, t: Transition) -> np.ndarray:
+        ids = t.env_ids
+        if len(self._cache) <= int(np.max(ids)):
+            self.bind(int(np.max(ids)) + 1)
+        phi_s = self._cache[ids]
+        missing = ~self._valid[ids]
+        if missing.any():
+            # No reset was observed for these envs (direct use): Φ(s) from the obs alone.
+            rows = np.flatnonzero(missing)
+            phi_s = phi_s.copy()
+            phi_s[rows] = self._phi(batch_index(t.obs, rows), None, len(rows))
+        phi_next = self._phi(t.next_obs, t.info, t.num_envs)
+        # Φ(terminal) = 0; a truncated step keeps γ·Φ(s') because the MDP did not end there.
+        shaped = self.gamma * np.where(t.terminated, 0.0, phi_next) - phi_s
+        self._cache[ids] = phi_next
+        self._valid[ids] = True
+        return shaped.astype(np.float32)
