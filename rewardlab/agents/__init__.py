@@ -1,0 +1,9 @@
+"""Agents that train on shaped vector envs, selected in YAML by ``agent.name``.
+
+- ``sb3_ppo``, ``sb3_a2c``, ``sb3_dqn``: Stable-Baselines3 algorithms (``rewardlab.agents.sb3``)
+- ``ppo``: our own PyTorch PPO (``rewardlab.agents.ppo``), when installed
+"""
+
+from rewardlab.agents.base import AGENTS, Agent, TrainCallback
+
+__all__ = ["AGENTS", "Agent", "TrainCallback"]

@@ -1,0 +1,154 @@
+"""``rewardlab run|check|list|plot``: the command line.
+
+Bad input (a malformed file, an unknown name, a bad value, a directory that is not a run)
+prints one clear message and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from rewardlab.errors import ConfigError, RewardLabError
+
+console = Console(stderr=True)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds expects comma-separated integers, got {text!r}") from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rewardlab.experiment.config import load_config
+    from rewardlab.experiment.runner import run_experiment
+
+    cfg = None
+    if args.resume is None:
+        if args.file is None:
+            raise ConfigError("rewardlab run needs an experiment FILE (or --resume RUN_DIR)")
+        overrides = list(args.set or [])
+        if args.seeds is not None:
+            overrides.append(f"train.seeds=[{','.join(map(str, args.seeds))}]")
+        cfg, _ = load_config(args.file, overrides)
+    elif args.file or args.set or args.seeds:
+        console.print("[yellow]--resume continues with the run's stored config.yaml; FILE/--set/--seeds are ignored")
+
+    columns = [TextColumn("[bold]seed {task.fields[seed]}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+               TextColumn("{task.fields[sps]:>6.0f} SPS"), TextColumn("true return {task.fields[ret]}"),
+               TimeElapsedColumn()]
+    tasks: dict[int, int] = {}
+    with Progress(*columns, console=console, disable=args.quiet) as progress:
+
+        def on_progress(seed: int, step: int, total: int, sps: float, ret: float | None) -> None:
+            if seed not in tasks:
+                tasks[seed] = progress.add_task("train", total=total, seed=seed, sps=0.0, ret="-")
+            progress.update(tasks[seed], completed=step, sps=sps, ret="-" if ret is None else f"{ret:.3f}")
+
+        summary = run_experiment(cfg, out=args.out, resume=args.resume, on_progress=on_progress)
+    result = summary.as_dict()
+    out = Console()
+    out.print(f"run directory: {summary.run_dir}")
+    for seed, r in result["seeds"].items():
+        succ = "" if r["success_rate"] is None else f", success rate {r['success_rate']:.2f}"
+        out.print(f"seed {seed}: true return {r['true_return_mean']:.3f} ± {r['true_return_std']:.3f}{succ} "
+                  f"over {r['episodes']} eval episodes ({r['steps']:,} steps, {r['wall_time_s']:.0f} s)")
+    succ = "" if result["success_rate_mean"] is None else (
+        f", success rate {result['success_rate_mean']:.2f} ± {result['success_rate_std_over_seeds']:.2f}")
+    out.print(f"final: true return {result['true_return_mean']:.3f} ± {result['true_return_std_over_seeds']:.3f}"
+              f"{succ} (mean ± std over {len(result['seeds'])} seed(s))")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from rewardlab.core.terms import build_stack
+    from rewardlab.envs import make
+    from rewardlab.experiment.config import load_config
+
+    cfg, _ = load_config(args.file, list(args.set or []))
+    stack = build_stack([t.spec() for t in cfg.reward.terms], gamma=cfg.agent.gamma)
+    env = make(cfg.env.id, **cfg.env.kwargs)
+    env.close()
+    Console().print(f"{args.file}: ok — env {cfg.env.id} ×{cfg.env.n_envs}, reward {stack!r}, "
+                    f"agent {cfg.agent.name} (γ={cfg.agent.gamma}), {cfg.train.total_steps:,} steps × "
+                    f"{len(cfg.train.seeds)} seed(s)")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    import rewardlab.shaping  # noqa: F401
+    from rewardlab.agents import AGENTS
+    from rewardlab.core.terms import TERMS
+    from rewardlab.envs import ENVS
+    from rewardlab.shaping.potential import POTENTIALS
+
+    table = Table(title="rewardlab registries")
+    table.add_column("kind")
+    table.add_column("names")
+    for kind, reg in [("envs", ENVS), ("reward terms", TERMS), ("potentials", POTENTIALS), ("agents", AGENTS)]:
+        if args.kind in (None, kind.split()[-1].rstrip("s"), kind):
+            table.add_row(kind, ", ".join(reg.names()))
+    Console().print(table)
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from rewardlab.experiment.plot import plot_runs
+
+    out = plot_runs([Path(p) for p in args.runs], Path(args.out))
+    Console().print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rewardlab", description="Reward design for reinforcement learning.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run an experiment file (one run per seed)")
+    r.add_argument("file", nargs="?", help="experiment YAML")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    r.add_argument("--seeds", type=_seeds, help="comma-separated seeds, e.g. 0,1,2")
+    r.add_argument("--out", type=Path, help="parent directory for the run directory (default: log.dir)")
+    r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a crashed or killed run")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("check", help="validate an experiment file and build its env and reward")
+    c.add_argument("file")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE")
+    c.set_defaults(func=_cmd_check)
+
+    ls = sub.add_parser("list", help="list registered envs, reward terms, potentials and agents")
+    ls.add_argument("kind", nargs="?", choices=["envs", "terms", "potentials", "agents"])
+    ls.set_defaults(func=_cmd_list)
+
+    pl = sub.add_parser("plot", help="plot learning curves (true vs shaped return) of run directories")
+    pl.add_argument("runs", nargs="+", help="run directories (or seed_* directories)")
+    pl.add_argument("--out", default="learning_curve.png", help="output PNG (default: learning_curve.png)")
+    pl.set_defaults(func=_cmd_plot)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RewardLabError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: continue with `rewardlab run --resume RUN_DIR`")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Log keys, in one place (CleanRL/SB3 namespaces), all plotted against ``global_step``."""
+
+TRUE_RETURN = "charts/true_return"
+SHAPED_RETURN = "charts/shaped_return"
+SUCCESS_RATE = "charts/success_rate"
+EPISODE_LENGTH = "charts/episode_length"
+SPS = "charts/SPS"
+EVAL_TRUE_RETURN = "eval/true_return"
+EVAL_SUCCESS_RATE = "eval/success_rate"
+EVAL_EPISODE_LENGTH = "eval/episode_length"
+TERM_PREFIX = "reward_terms/"
