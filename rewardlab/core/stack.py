@@ -87,15 +87,19 @@ class RewardStack:
                 raise TermOutputError(
                     f"reward term {term.name!r} returned shape {shape}; expected ({n},), one value per env"
                 )
-            if not np.isfinite(value).all():
-                bad = int(np.flatnonzero(~np.isfinite(value))[0])
-                raise TermOutputError(
-                    f"reward term {term.name!r} returned {value[bad]} for env {int(t.env_ids[bad])}; "
-                    "reward values must be finite"
-                )
             contrib = (value * w).astype(np.float32, copy=False)
             parts[term.name] = contrib
             total += contrib
+        if not np.isfinite(total).all():
+            # One finiteness check per step; find the culprit only when it fails.
+            for name, contrib in parts.items():
+                bad = np.flatnonzero(~np.isfinite(contrib))
+                if len(bad):
+                    raise TermOutputError(
+                        f"reward term {name!r} returned {contrib[bad[0]]} for env {int(t.env_ids[bad[0]])}; "
+                        "reward values must be finite"
+                    )
+            raise TermOutputError("the weighted sum of the reward terms overflowed to a non-finite value")
         if self.clip is not None:
             np.clip(total, self.clip[0], self.clip[1], out=total)
         return total, parts

@@ -105,16 +105,18 @@ def merge_final_info(info: dict[str, Any], final: dict[str, Any], rows: np.ndarr
     for key, fval in final.items():
         if key.startswith("_"):
             continue
-        if isinstance(fval, dict):
-            out[key] = merge_final_info(info.get(key, {}) if isinstance(info.get(key), dict) else {}, fval, rows)
-            continue
-        fmask = np.asarray(final.get("_" + key, np.ones(len(rows), bool)))
-        take = rows & fmask
         cur = info.get(key)
+        if isinstance(fval, dict):
+            out[key] = merge_final_info(cur if isinstance(cur, dict) else {}, fval, rows)
+            continue
+        fmask = final.get("_" + key)
+        take = rows if fmask is None else rows & fmask
         if isinstance(cur, np.ndarray) and isinstance(fval, np.ndarray) and cur.shape == fval.shape:
-            sel = take.reshape((-1,) + (1,) * (cur.ndim - 1))
-            out[key] = np.where(sel, fval, cur)
-            out["_" + key] = np.asarray(info.get("_" + key, np.ones(len(rows), bool))) | take
+            merged = cur.copy()
+            merged[take] = fval[take]
+            out[key] = merged
+            cmask = info.get("_" + key)
+            out["_" + key] = take if cmask is None else cmask | take
         else:
             out[key] = fval
             out["_" + key] = take

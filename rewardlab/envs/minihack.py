@@ -53,6 +53,7 @@ for _chars, _cls in [(" ", "unseen"), ("|-", "wall"), (".", "floor"), ("#", "cor
     for _c in _chars:
         _CHAR_TABLE[ord(_c)] = CHAR_CLASSES.index(_cls)
 
+_ABORTED = -1  # NLE StepStatus.ABORTED: the episode hit NLE's step limit
 CROP = 9  # egocentric crop side (MiniHack's default)
 _PAD = CROP // 2
 ENCODERS = ("chars_crop", "glyphs_crop", "blstats")
@@ -74,12 +75,14 @@ def _action_sets() -> dict[str, tuple]:
 ACTION_SETS = ("nav", "nav_apply", "basic", "default")
 
 
-class MiniHackAdapter(gym.Wrapper):
+class MiniHackAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Encoded observations, extra info and the three upstream fixes (see module doc)."""
 
     def __init__(self, env: gym.Env, obs: tuple[str, ...] = ("chars_crop",)):
-        super().__init__(env)
         obs = tuple(obs)
+        # Recorded so ``env.spec`` can rebuild the adapter (Gymnasium's env checker needs it).
+        gym.utils.RecordConstructorArgs.__init__(self, obs=obs)
+        super().__init__(env)
         bad = [k for k in obs if k not in ENCODERS]
         if bad or not obs:
             raise InvalidArgument(f"unknown MiniHack observation encoder {bad or obs!r}; valid: {', '.join(ENCODERS)}")
@@ -94,12 +97,20 @@ class MiniHackAdapter(gym.Wrapper):
         self.observation_space = spaces[obs[0]] if len(obs) == 1 else gym.spaces.Dict({k: spaces[k] for k in obs})
         self._nethack_rng = np.random.default_rng()
         self._onehot_ids = np.arange(len(CHAR_CLASSES))[:, None, None]
+        self._pad_buffers: dict[tuple, np.ndarray] = {}
+        self._inv_raw: np.ndarray | None = None
+        self._inv_text = ""
 
     # -- observation encoding ------------------------------------------------------------
-    @staticmethod
-    def _crop(grid: np.ndarray, x: int, y: int, fill: int) -> np.ndarray:
-        padded = np.pad(grid, _PAD, constant_values=fill)
-        return padded[y : y + CROP, x : x + CROP]
+    def _crop(self, grid: np.ndarray, x: int, y: int, fill: int) -> np.ndarray:
+        # A persistent padded buffer per grid kind: np.pad per step cost more than the game step.
+        key = (grid.dtype.str, fill)
+        buf = self._pad_buffers.get(key)
+        if buf is None:
+            buf = np.full((grid.shape[0] + 2 * _PAD, grid.shape[1] + 2 * _PAD), fill, grid.dtype)
+            self._pad_buffers[key] = buf
+        buf[_PAD:-_PAD, _PAD:-_PAD] = grid
+        return buf[y : y + CROP, x : x + CROP]
 
     def _encode(self, raw: dict[str, np.ndarray]) -> Any:
         x, y = int(raw["blstats"][0]), int(raw["blstats"][1])
@@ -121,9 +132,11 @@ class MiniHackAdapter(gym.Wrapper):
         info["message"] = bytes(raw["message"]).split(b"\0", 1)[0].decode("latin-1")
         info["chars"] = raw["chars"].copy()
         inv = raw["inv_strs"]
-        info["inventory"] = "\n".join(
-            bytes(r).split(b"\0", 1)[0].decode("latin-1") for r in inv if r[0] != 0
-        )
+        if self._inv_raw is None or not np.array_equal(inv, self._inv_raw):
+            # The inventory rarely changes: decode it only when its bytes do.
+            self._inv_raw = inv.copy()
+            self._inv_text = "\n".join(bytes(r).split(b"\0", 1)[0].decode("latin-1") for r in inv if r[0] != 0)
+        info["inventory"] = self._inv_text
         return info
 
     # -- Gymnasium API -------------------------------------------------------------------
@@ -141,8 +154,10 @@ class MiniHackAdapter(gym.Wrapper):
 
     def step(self, action):
         raw, reward, done, truncated, info = self.env.step(action)
-        # Upstream fix: at the time limit NLE reports done=True *and* truncated=True;
-        # the MDP did not end there, so it is a truncation only.
+        # Upstream fix: at its time limit NLE ends the game (done=True) with end_status ABORTED
+        # (-1), and its own truncated flag lags one step behind; the MDP did not end there,
+        # so it is a truncation only.
+        truncated = bool(truncated) or int(info.get("end_status", 0)) == _ABORTED
         terminated = bool(done) and not truncated
         info = self._info(raw, info)
         if terminated or truncated:
@@ -168,10 +183,12 @@ def make_minihack(task: str, obs: tuple[str, ...] | list[str] = ("chars_crop",),
     raw_keys = ("chars", "glyphs", "blstats", "message", "inv_strs")
     if actions != "default":
         kwargs["actions"] = _action_sets()[actions]
-    if max_episode_steps is not None:
-        if max_episode_steps < 1:
-            raise InvalidArgument(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-        kwargs["max_episode_steps"] = max_episode_steps
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise InvalidArgument(f"max_episode_steps must be >= 1, got {max_episode_steps}")
     env = gym.make(TASKS[task], observation_keys=raw_keys, **kwargs)
+    if max_episode_steps is not None:
+        # gym.make(max_episode_steps=) would only add a TimeLimit *on top of* NLE's own step
+        # limit (100 on Room-5x5), so a longer limit was silently cut short. Set NLE's limit.
+        env.unwrapped._max_episode_steps = int(max_episode_steps)
     # gym.make adds PassiveEnvChecker/OrderEnforcing; our adapter sits on top.
     return MiniHackAdapter(env, tuple(obs))

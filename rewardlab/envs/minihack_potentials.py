@@ -25,10 +25,13 @@ def _need(info: dict | None, key: str) -> np.ndarray:
 def _distance_to(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:
     """Chebyshev distance from each env's agent to the nearest visible ``char`` (≤ cap)."""
     out = np.full(len(chars), cap, np.float32)
-    hits = np.argwhere(chars == ord(char))  # rows: (env, y, x)
-    if len(hits):
-        d = np.maximum(np.abs(hits[:, 2] - pos[hits[:, 0], 0]), np.abs(hits[:, 1] - pos[hits[:, 0], 1]))
-        np.minimum.at(out, hits[:, 0], np.minimum(d, cap).astype(np.float32))
+    n, h, w = chars.shape
+    flat = np.flatnonzero(chars == ord(char))  # flatnonzero is ~10x cheaper than argwhere here
+    if len(flat):
+        env, rem = np.divmod(flat, h * w)
+        y, x = np.divmod(rem, w)
+        d = np.maximum(np.abs(x - pos[env, 0]), np.abs(y - pos[env, 1])).astype(np.float32)
+        np.minimum.at(out, env, d)
     return out
 
 

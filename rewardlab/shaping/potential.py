@@ -118,8 +118,8 @@ class PotentialShaping(Term):
 
     def __call__(self, t: Transition) -> np.ndarray:
         ids = t.env_ids
-        if len(self._cache) <= int(np.max(ids)):
-            self.bind(int(np.max(ids)) + 1)
+        if len(self._cache) < t.num_envs or len(self._cache) <= int(np.max(ids)):
+            self.bind(max(t.num_envs, int(np.max(ids)) + 1))
         phi_s = self._cache[ids]
         missing = ~self._valid[ids]
         if missing.any():

@@ -1,0 +1,949 @@
+"""Our own PyTorch PPO for Gymnasium vector envs (docs: ``docs/agents/ppo.md``).
+
+Reads top to bottom like CleanRL's ``ppo.py``, but every piece is importable and tested:
+
+- ``PPOConfig``: typed hyperparameters, one docstring per field, validated on construction;
+- ``compute_gae``: GAE(λ) with truncation bootstrapping from the true final observation;
+- ``ppo_loss``: clipped surrogate, (optionally clipped) value loss, entropy bonus;
+- ``RunningMeanStd``: observation and reward normalisation statistics;
+- ``ActorCritic``: encoders (MLP, small CNN for ``(C, H, W)`` grids, embedding for integer
+  grids), separate actor/critic MLPs, Discrete / MultiDiscrete / Box action heads;
+- ``Rollout`` (the batch handed to reward-term hooks) and ``RolloutBuffer`` (preallocated);
+- ``PPOAgent`` (``learn``/``act``/``save``/``load``/``functional``) and ``make_ppo``.
+
+Truncation is never merged into termination: a truncated step's reward gets
+``+ γ·V(final_obs)`` (read from ``info["final_obs"]``), a terminated step's does not.
+
+>>> import rewardlab
+>>> venv = rewardlab.make_vec("CartPole-v1", 2, reward=["env"])
+>>> agent = make_ppo(venv, gamma=0.99, seed=0, params={"n_steps": 8})
+>>> agent.learn(32, callback=None)
+>>> agent.num_timesteps, agent.act(venv.reset(seed=1)[0]).shape
+(32, (2,))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+from torch import nn
+
+from rewardlab.errors import ConfigError, InvalidArgument
+
+__all__ = [
+    "PPOConfig",
+    "Rollout",
+    "RolloutBuffer",
+    "compute_gae",
+    "ppo_loss",
+    "RunningMeanStd",
+    "ActorCritic",
+    "PPOAgent",
+    "make_ppo",
+    "evaluate_agent",
+]
+
+
+# ======================================================================================
+# Config
+# ======================================================================================
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+ENCODERS = ("auto", "mlp")
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyperparameters (defaults follow SB3's PPO / CleanRL where they agree)."""
+
+    n_steps: int = 128
+    """rollout length per env per iteration (batch = n_steps * num_envs)"""
+    n_epochs: int = 4
+    """passes over each rollout batch"""
+    n_minibatches: int = 4
+    """minibatches per epoch (minibatch size = batch // n_minibatches)"""
+    learning_rate: float = 2.5e-4
+    """Adam learning rate at the start of training"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 at ``total_steps``"""
+    gae_lambda: float = 0.95
+    """λ of generalised advantage estimation"""
+    clip_coef: float = 0.2
+    """clip range of the probability ratio in the surrogate objective"""
+    clip_vloss: bool = False
+    """clip the value update to ``clip_coef`` around the rollout values (SB3: off, CleanRL: on)"""
+    ent_coef: float = 0.01
+    """weight of the entropy bonus"""
+    vf_coef: float = 0.5
+    """weight of the value loss"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
+    norm_adv: bool = True
+    """normalise advantages per minibatch"""
+    target_kl: float | None = None
+    """stop the epochs of an update early once approx. KL exceeds this (None: never)"""
+    extra_advantage_coef: float = 1.0
+    """weight of reward terms' ``extra_advantages`` added to the GAE advantages"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the actor and of the critic MLP"""
+    activation: str = "tanh"
+    """activation of the MLPs: tanh or relu"""
+    encoder: str = "auto"
+    """auto: CNN for (C,H,W) float grids, embedding+CNN for 2-D integer grids, flatten otherwise; mlp: flatten all"""
+    cnn_channels: tuple[int, ...] = (32, 32)
+    """output channels of the 3x3 conv layers of grid encoders"""
+    cnn_features: int = 128
+    """width of the linear layer after a grid encoder's convolutions"""
+    embed_dim: int = 16
+    """embedding width of integer-grid (glyph) encoders"""
+    norm_obs: bool = False
+    """normalise float observations with running statistics"""
+    norm_reward: bool = False
+    """scale rewards by the running std of the discounted return (after shaping)"""
+    clip_obs: float = 10.0
+    """clip normalised observations to [-clip_obs, clip_obs]"""
+    clip_reward: float = 10.0
+    """clip normalised rewards to [-clip_reward, clip_reward]"""
+    torch_threads: int = 1
+    """torch intra-op threads while training (tiny nets + a sync env: 1 is fastest on 2 cores)"""
+
+    def __post_init__(self) -> None:
+        self.hidden_sizes = tuple(self.hidden_sizes)
+        self.cnn_channels = tuple(self.cnn_channels)
+        checks: list[tuple[str, bool, str]] = [
+            ("n_steps", _is_int(self.n_steps) and self.n_steps >= 1, "an integer >= 1"),
+            ("n_epochs", _is_int(self.n_epochs) and self.n_epochs >= 1, "an integer >= 1"),
+            ("n_minibatches", _is_int(self.n_minibatches) and self.n_minibatches >= 1, "an integer >= 1"),
+            ("learning_rate", _is_num(self.learning_rate) and self.learning_rate > 0, "a number > 0"),
+            # λ outside [0, 1] makes the advantage sum diverge or change sign.
+            ("gae_lambda", _is_num(self.gae_lambda) and 0 <= self.gae_lambda <= 1, "a number in [0, 1]"),
+            ("clip_coef", _is_num(self.clip_coef) and self.clip_coef > 0, "a number > 0"),
+            ("ent_coef", _is_num(self.ent_coef) and self.ent_coef >= 0, "a number >= 0"),
+            ("vf_coef", _is_num(self.vf_coef) and self.vf_coef >= 0, "a number >= 0"),
+            ("max_grad_norm", _is_num(self.max_grad_norm) and self.max_grad_norm > 0, "a number > 0"),
+            ("target_kl", self.target_kl is None or (_is_num(self.target_kl) and self.target_kl > 0),
+             "None or a number > 0"),
+            ("extra_advantage_coef", _is_num(self.extra_advantage_coef), "a finite number"),
+            ("hidden_sizes", all(_is_int(h) and h >= 1 for h in self.hidden_sizes), "integers >= 1"),
+            ("activation", self.activation in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}"),
+            ("encoder", self.encoder in ENCODERS, f"one of {', '.join(ENCODERS)}"),
+            ("cnn_channels", len(self.cnn_channels) >= 1 and all(_is_int(c) and c >= 1 for c in self.cnn_channels),
+             "a non-empty list of integers >= 1"),
+            ("cnn_features", _is_int(self.cnn_features) and self.cnn_features >= 1, "an integer >= 1"),
+            ("embed_dim", _is_int(self.embed_dim) and self.embed_dim >= 1, "an integer >= 1"),
+            # A non-positive clip would map every normalised value to 0 (or flip its sign).
+            ("clip_obs", _is_num(self.clip_obs) and self.clip_obs > 0, "a number > 0"),
+            ("clip_reward", _is_num(self.clip_reward) and self.clip_reward > 0, "a number > 0"),
+            ("torch_threads", _is_int(self.torch_threads) and self.torch_threads >= 1, "an integer >= 1"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise InvalidArgument(f"PPOConfig.{name} = {getattr(self, name)!r} is invalid; allowed: {allowed}")
+        for name in ("anneal_lr", "clip_vloss", "norm_adv", "norm_obs", "norm_reward"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgument(f"PPOConfig.{name} = {getattr(self, name)!r} is invalid; allowed: true or false")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+# ======================================================================================
+# ALGO LOGIC: advantages and losses (pure functions, differentiable, unit-tested)
+# ======================================================================================
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    final_values: torch.Tensor,
+    last_value: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(λ) advantages and λ-returns of a time-major ``(T, N)`` rollout.
+
+    ``terminated[t]``/``truncated[t]`` say the episode ended after step ``t``. On truncated
+    rows the MDP did not end, so the reward is bootstrapped from the value of the true final
+    observation, ``rewards[t] + γ·final_values[t]``; terminated rows bootstrap nothing. Either
+    way the advantage recursion stops there (the next row belongs to a new episode).
+    ``last_value`` is ``V`` of the observation after the last step. Differentiable in every
+    tensor argument (a bilevel method may pass rewards that require grad).
+
+    >>> r = torch.tensor([[1.0], [1.0], [1.0]])
+    >>> v = torch.tensor([[0.5], [0.5], [0.5]])
+    >>> term = torch.tensor([[0.0], [1.0], [0.0]])
+    >>> adv, ret = compute_gae(r, v, term, torch.zeros(3, 1), torch.zeros(3, 1), torch.tensor([2.0]), 0.5, 1.0)
+    >>> ret.squeeze(1).tolist()  # [1 + .5*1, 1, 1 + .5*2]
+    [1.5, 1.0, 2.0]
+    """
+    dones = torch.maximum(terminated, truncated).to(values.dtype)
+    rewards = rewards + gamma * final_values * truncated.to(values.dtype)
+    nonterminal = 1.0 - dones
+    next_values = torch.cat([values[1:], last_value.reshape(1, -1)], 0)
+    deltas = rewards + gamma * next_values * nonterminal - values
+    discounts = gamma * gae_lambda * nonterminal
+    adv: list[torch.Tensor] = [deltas[-1]]
+    for t in range(len(deltas) - 2, -1, -1):
+        adv.append(deltas[t] + discounts[t] * adv[-1])
+    advantages = torch.stack(adv[::-1])
+    return advantages, advantages + values
+
+
+def ppo_loss(
+    new_logprob: torch.Tensor,
+    old_logprob: torch.Tensor,
+    advantages: torch.Tensor,
+    new_value: torch.Tensor,
+    old_value: torch.Tensor,
+    returns: torch.Tensor,
+    entropy: torch.Tensor,
+    cfg: PPOConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped-surrogate PPO loss on one minibatch; returns ``(loss, stats)``.
+
+    ``stats`` holds detached ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``
+    (the low-variance ``(r-1) - log r`` estimator), ``old_approx_kl`` and ``clipfrac``.
+    """
+    if cfg.norm_adv and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    logratio = new_logprob - old_logprob
+    ratio = logratio.exp()
+    pg_loss = torch.max(
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+    ).mean()
+    if cfg.clip_vloss:
+        v_clipped = old_value + torch.clamp(new_value - old_value, -cfg.clip_coef, cfg.clip_coef)
+        v_loss = 0.5 * torch.max((new_value - returns) ** 2, (v_clipped - returns) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((new_value - returns) ** 2).mean()
+    ent = entropy.mean()
+    loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+    with torch.no_grad():
+        stats = {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": ent.detach(),
+            "old_approx_kl": (-logratio).mean(),
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
+        }
+    return loss, stats
+
+
+def explained_variance(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
+    """``1 - Var[y_true - y_pred] / Var[y_true]`` (NaN when ``y_true`` is constant)."""
+    var_y = y_true.var()
+    return float("nan") if var_y == 0 else float(1 - (y_true - y_pred).var() / var_y)
+
+
+# ======================================================================================
+# Normalisation
+# ======================================================================================
+
+
+class RunningMeanStd:
+    """Running mean/variance of batches (parallel algorithm of Chan et al.), float64."""
+
+    def __init__(self, shape: tuple[int, ...] = ()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        b_mean, b_var, b_count = x.mean(0), x.var(0), x.shape[0]
+        delta = b_mean - self.mean
+        tot = self.count + b_count
+        self.mean = self.mean + delta * b_count / tot
+        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / tot
+        self.var = m2 / tot
+        self.count = tot
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": torch.from_numpy(self.mean), "var": torch.from_numpy(self.var), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean, self.var = state["mean"].numpy().copy(), state["var"].numpy().copy()
+        self.count = float(state["count"])
+
+
+# ======================================================================================
+# Networks: encoders, actor-critic, action heads
+# ======================================================================================
+
+
+def layer_init(layer: nn.Module, gen: torch.Generator, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    """Orthogonal weights, constant bias (CleanRL/SB3), drawn from our own generator."""
+    nn.init.orthogonal_(layer.weight, std, generator=gen)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def _mlp(sizes: list[int], act: type[nn.Module], gen: torch.Generator) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [layer_init(nn.Linear(a, b), gen), act()]
+    return layers
+
+
+class GridEncoder(nn.Module):
+    """Small CNN for ``(C, H, W)`` grids (3x3 convs, same padding, ReLU) + a linear layer.
+
+    With ``num_embeddings`` the input is an integer ``(H, W)`` grid (e.g. glyph ids) that is
+    embedded to ``embed_dim`` channels first.
+    """
+
+    def __init__(self, shape: tuple[int, ...], cfg: PPOConfig, gen: torch.Generator, num_embeddings: int = 0):
+        super().__init__()
+        self.embed = None
+        if num_embeddings:
+            self.embed = nn.Embedding(num_embeddings, cfg.embed_dim)
+            nn.init.normal_(self.embed.weight, 0.0, 1.0, generator=gen)
+            c, h, w = cfg.embed_dim, shape[0], shape[1]
+        else:
+            c, h, w = shape
+        convs: list[nn.Module] = []
+        for out in cfg.cnn_channels:
+            convs += [layer_init(nn.Conv2d(c, out, 3, padding=1), gen), nn.ReLU()]
+            c = out
+        self.net = nn.Sequential(
+            *convs, nn.Flatten(), layer_init(nn.Linear(c * h * w, cfg.cnn_features), gen), nn.ReLU()
+        )
+        self.out_dim = cfg.cnn_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None:
+            x = self.embed(x).permute(0, 3, 1, 2)
+        return self.net(x)
+
+
+class FlattenEncoder(nn.Module):
+    """Flatten to ``(B, prod(shape))`` as float (SB3's ``FlattenExtractor``)."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.out_dim = int(np.prod(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1).float()
+
+
+def _obs_spaces(space: gym.Space) -> dict[str, gym.spaces.Box]:
+    """The observation space as ``{key: Box}`` (a Box is the single key ``""``)."""
+    spaces = dict(space.spaces) if isinstance(space, gym.spaces.Dict) else {"": space}
+    for key, sub in spaces.items():
+        if not isinstance(sub, gym.spaces.Box):
+            where = f" (key {key!r})" if key else ""
+            raise InvalidArgument(
+                f"PPO supports Box and Dict-of-Box observations; got {type(sub).__name__}{where}"
+            )
+    return spaces
+
+
+def _is_int_space(space: gym.spaces.Box) -> bool:
+    return np.issubdtype(space.dtype, np.integer)
+
+
+def _make_encoder(space: gym.spaces.Box, cfg: PPOConfig, gen: torch.Generator) -> nn.Module:
+    if cfg.encoder == "auto":
+        if len(space.shape) == 3 and not _is_int_space(space):
+            return GridEncoder(space.shape, cfg, gen)
+        if len(space.shape) == 2 and _is_int_space(space):
+            high = int(np.max(space.high))
+            if int(np.min(space.low)) < 0 or high > 1_000_000:
+                raise InvalidArgument(f"integer grid observations need ids in [0, 1e6]; got bounds "
+                                      f"[{int(np.min(space.low))}, {high}]")
+            return GridEncoder(space.shape, cfg, gen, num_embeddings=high + 1)
+    return FlattenEncoder(space.shape)
+
+
+class ActorCritic(nn.Module):
+    """Encoders (shared), then separate actor and critic MLPs; Discrete/MultiDiscrete/Box heads.
+
+    ``forward(obs, actions) -> (logprob, entropy, value)`` is the differentiable training
+    path (also what ``PPOAgent.functional`` calls); ``act`` samples during rollouts.
+    ``obs`` is a tensor for Box spaces and a dict of tensors for Dict spaces.
+    """
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: PPOConfig, gen: torch.Generator):
+        super().__init__()
+        self.keys = list(_obs_spaces(obs_space))
+        self.encoders = nn.ModuleDict(
+            {f"k{i}": _make_encoder(s, cfg, gen) for i, s in enumerate(_obs_spaces(obs_space).values())}
+        )
+        feat = sum(e.out_dim for e in self.encoders.values())
+        act = ACTIVATIONS[cfg.activation]
+        hidden = [feat, *cfg.hidden_sizes]
+
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.kind, self.nvec, out = "discrete", [int(action_space.n)], int(action_space.n)
+        elif isinstance(action_space, gym.spaces.MultiDiscrete):
+            if action_space.nvec.ndim != 1:
+                raise InvalidArgument(
+                    f"PPO supports 1-D MultiDiscrete actions; got nvec shape {action_space.nvec.shape}"
+                )
+            self.kind, self.nvec = "multidiscrete", [int(n) for n in action_space.nvec]
+            out = sum(self.nvec)
+        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+            self.kind, self.nvec, out = "box", [], int(action_space.shape[0])
+            self.log_std = nn.Parameter(torch.zeros(out))
+        else:
+            raise InvalidArgument(
+                f"PPO supports Discrete, MultiDiscrete and 1-D Box actions; got {action_space}"
+            )
+        self.actor = nn.Sequential(*_mlp(hidden, act, gen), layer_init(nn.Linear(hidden[-1], out), gen, std=0.01))
+        self.critic = nn.Sequential(*_mlp(hidden, act, gen), layer_init(nn.Linear(hidden[-1], 1), gen, std=1.0))
+        self._uniform_split = len(set(self.nvec)) == 1
+
+    # -- shared pieces -------------------------------------------------------------------
+    def features(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        if not isinstance(obs, dict):
+            return self.encoders["k0"](obs)
+        return torch.cat([self.encoders[f"k{i}"](obs[k]) for i, k in enumerate(self.keys)], 1)
+
+    def _split_logits(self, logits: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if self._uniform_split:  # one reshape instead of a Python loop over dimensions
+            return logits.reshape(logits.shape[0], len(self.nvec), self.nvec[0])
+        return torch.split(logits, self.nvec, dim=1)
+
+    def value(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.critic(self.features(obs)).squeeze(-1)
+
+    # -- training path -------------------------------------------------------------------
+    def forward(
+        self, obs: torch.Tensor | dict[str, torch.Tensor], actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(log π(actions|obs), entropy, V(obs))``, each of shape ``(B,)``."""
+        f = self.features(obs)
+        out = self.actor(f)
+        value = self.critic(f).squeeze(-1)
+        if self.kind == "box":
+            log_std = self.log_std.expand_as(out)
+            z = (actions - out) / log_std.exp()
+            logprob = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+            entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
+            return logprob, entropy, value
+        if self.kind == "discrete":
+            logp = out.log_softmax(-1)
+            logprob = logp.gather(1, actions.long().unsqueeze(1)).squeeze(1)
+            return logprob, -(logp.exp() * logp).sum(-1), value
+        parts = self._split_logits(out)
+        acts = actions.long()
+        if isinstance(parts, torch.Tensor):
+            logp = parts.log_softmax(-1)
+            logprob = logp.gather(2, acts.unsqueeze(2)).squeeze(2).sum(1)
+            return logprob, -(logp.exp() * logp).sum((1, 2)), value
+        logprob = torch.zeros_like(value)
+        entropy = torch.zeros_like(value)
+        for i, lg in enumerate(parts):
+            logp = lg.log_softmax(-1)
+            logprob = logprob + logp.gather(1, acts[:, i : i + 1]).squeeze(1)
+            entropy = entropy - (logp.exp() * logp).sum(-1)
+        return logprob, entropy, value
+
+    # -- rollout path --------------------------------------------------------------------
+    def act(
+        self, obs: torch.Tensor | dict[str, torch.Tensor], gen: torch.Generator | None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample ``(action, logprob, value)`` without building distribution objects.
+
+        Categorical sampling uses the Gumbel-max trick, ``argmax(logits - log E)`` with
+        ``E ~ Exp(1)``; Gaussian sampling ``mean + std·N(0, 1)``; both from ``gen``.
+        """
+        f = self.features(obs)
+        out = self.actor(f)
+        value = self.critic(f).squeeze(-1)
+        if self.kind == "box":
+            std = self.log_std.exp()
+            if deterministic:
+                action = out
+                logprob = (-self.log_std - 0.5 * math.log(2 * math.pi)).sum().expand(out.shape[0])
+            else:
+                noise = torch.randn(out.shape, generator=gen)
+                action = out + std * noise
+                logprob = (-0.5 * noise.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+            return action, logprob, value
+        if self.kind == "discrete":
+            logp = out.log_softmax(-1)
+            if deterministic:
+                action = logp.argmax(-1)
+            else:
+                action = (logp - torch.empty_like(logp).exponential_(generator=gen).log_()).argmax(-1)
+            return action, logp.gather(1, action.unsqueeze(1)).squeeze(1), value
+        parts = self._split_logits(out)
+        if isinstance(parts, torch.Tensor):
+            logp = parts.log_softmax(-1)
+            noisy = logp if deterministic else logp - torch.empty_like(logp).exponential_(generator=gen).log_()
+            action = noisy.argmax(-1)
+            return action, logp.gather(2, action.unsqueeze(2)).squeeze(2).sum(1), value
+        acts, logprob = [], torch.zeros_like(value)
+        for lg in parts:
+            logp = lg.log_softmax(-1)
+            noisy = logp if deterministic else logp - torch.empty_like(logp).exponential_(generator=gen).log_()
+            a = noisy.argmax(-1)
+            acts.append(a)
+            logprob = logprob + logp.gather(1, a.unsqueeze(1)).squeeze(1)
+        return torch.stack(acts, 1), logprob, value
+
+
+# ======================================================================================
+# Rollout storage
+# ======================================================================================
+
+
+@dataclass
+class Rollout:
+    """One PPO batch, time-major (leading dims ``(n_steps, n_envs)``), handed to reward terms.
+
+    Arrays are read-only NumPy views of the agent's buffers, valid until the next rollout
+    (copy what you keep).
+
+    - ``obs``: observations the actions were taken in, as the venv returned them (before
+      observation normalisation); an array, or a dict of arrays for Dict spaces.
+    - ``actions``: actions taken (Box: before clipping to the bounds).
+    - ``rewards``: rewards the venv returned (i.e. shaped), before reward normalisation and
+      before the truncation bootstrap.
+    - ``dones``: the episode ended after this step (``terminated | truncated``).
+    - ``terminated`` / ``truncated``: the two kinds of ending, kept apart.
+    - ``values``: critic values ``V(obs)`` (in normalised-reward units if ``norm_reward``).
+    - ``advantages``: GAE advantages plus ``extra_advantage_coef *`` terms' extra advantages,
+      before per-minibatch normalisation (terms' ``extra_advantages`` see the GAE part only).
+    - ``returns``: λ-returns, the critic's targets (GAE advantages + values).
+    - ``logprobs``: log-probabilities of ``actions`` under the rollout policy.
+    """
+
+    obs: np.ndarray | dict[str, np.ndarray]
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    values: np.ndarray
+    advantages: np.ndarray
+    returns: np.ndarray
+    logprobs: np.ndarray
+
+
+class RolloutBuffer:
+    """Preallocated torch tensors of shape ``(n_steps, n_envs, ...)``, written through NumPy
+    views (one copy per step, no per-step allocation)."""
+
+    def __init__(self, n_steps: int, n_envs: int, obs_space: gym.Space, policy: ActorCritic, keep_raw_obs: bool):
+        t, n = n_steps, n_envs
+        self.spaces = _obs_spaces(obs_space)
+        self.is_dict = isinstance(obs_space, gym.spaces.Dict)
+
+        def obs_buf(space: gym.spaces.Box) -> torch.Tensor:
+            dtype = torch.int64 if _is_int_space(space) else torch.float32
+            return torch.zeros((t, n, *space.shape), dtype=dtype)
+
+        self.obs = {k: obs_buf(s) for k, s in self.spaces.items()}
+        # With observation normalisation the network sees normalised obs; terms get raw ones.
+        self.raw_obs = {k: obs_buf(s) for k, s in self.spaces.items()} if keep_raw_obs else self.obs
+        if policy.kind == "discrete":
+            self.actions = torch.zeros((t, n), dtype=torch.int64)
+        elif policy.kind == "multidiscrete":
+            self.actions = torch.zeros((t, n, len(policy.nvec)), dtype=torch.int64)
+        else:
+            self.actions = torch.zeros((t, n, policy.log_std.shape[0]), dtype=torch.float32)
+        f32 = {"dtype": torch.float32}
+        self.logprobs, self.values = torch.zeros((t, n), **f32), torch.zeros((t, n), **f32)
+        self.rewards, self.train_rewards = torch.zeros((t, n), **f32), torch.zeros((t, n), **f32)
+        self.terminated, self.truncated = torch.zeros((t, n), **f32), torch.zeros((t, n), **f32)
+        self.final_values = torch.zeros((t, n), **f32)
+        self.np = {name: getattr(self, name).numpy() for name in (
+            "actions", "logprobs", "values", "rewards", "train_rewards", "terminated", "truncated", "final_values")}
+        self.obs_np = {k: v.numpy() for k, v in self.obs.items()}
+        self.raw_obs_np = {k: v.numpy() for k, v in self.raw_obs.items()}
+
+    def obs_at(self, t: int) -> torch.Tensor | dict[str, torch.Tensor]:
+        return {k: v[t] for k, v in self.obs.items()} if self.is_dict else self.obs[""][t]
+
+    def flat_obs(self) -> torch.Tensor | dict[str, torch.Tensor]:
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in self.obs.items()}
+        return flat if self.is_dict else flat[""]
+
+    def rollout(self, advantages: torch.Tensor, returns: torch.Tensor) -> Rollout:
+        raw = {k: _readonly(v.numpy()) for k, v in self.raw_obs.items()}
+        term, trunc = self.np["terminated"] > 0, self.np["truncated"] > 0
+        return Rollout(
+            obs=raw if self.is_dict else raw[""],
+            actions=_readonly(self.np["actions"]),
+            rewards=_readonly(self.np["rewards"]),
+            dones=term | trunc,
+            terminated=term,
+            truncated=trunc,
+            values=_readonly(self.np["values"]),
+            advantages=_readonly(advantages.numpy()),
+            returns=_readonly(returns.numpy()),
+            logprobs=_readonly(self.np["logprobs"]),
+        )
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+# ======================================================================================
+# The agent
+# ======================================================================================
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` intra-op threads inside the block and restore the previous count after."""
+    prev = torch.get_num_threads()
+    if prev != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if prev != n:
+            torch.set_num_threads(prev)
+
+
+class PPOAgent:
+    """PPO on a ``SAME_STEP``-autoreset vector env (usually a ``ShapedVectorEnv``).
+
+    Every ``learn()`` call starts fresh episodes (the venv is reset with a seed drawn from
+    the agent's own RNG, which checkpoints save), so a run resumed with ``load()`` continues
+    exactly like an uninterrupted one split at the same ``learn()`` boundary.
+
+    Reward-research hooks, for every term in ``venv.stack.terms``:
+
+    - ``term.extra_advantages(rollout) -> (n_steps, n_envs)`` (optional) is added to the GAE
+      advantages, weighted by ``extra_advantage_coef``, before normalisation;
+    - ``term.update(rollout) -> dict`` (learnable terms) is called after every policy update;
+      its values are logged as ``reward_terms/<term>/<key>``.
+    """
+
+    def __init__(self, venv: gym.vector.VectorEnv, cfg: PPOConfig, *, gamma: float, seed: int):
+        if not (_is_num(gamma) and 0 <= gamma <= 1):
+            raise InvalidArgument(f"gamma = {gamma!r} is invalid; allowed: a number in [0, 1]")
+        mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode != AutoresetMode.SAME_STEP:
+            # Truncation bootstrapping reads info["final_obs"], which only SAME_STEP provides.
+            raise InvalidArgument(f"PPO needs a SAME_STEP autoreset vector env; got {mode}")
+        self.venv, self.cfg, self.gamma, self.seed = venv, cfg, float(gamma), int(seed)
+        self.num_envs = venv.num_envs
+        self.batch_size = cfg.n_steps * self.num_envs
+        if self.batch_size < cfg.n_minibatches:
+            raise InvalidArgument(f"PPOConfig.n_minibatches = {cfg.n_minibatches} is invalid; allowed: at most "
+                                  f"n_steps * num_envs = {self.batch_size}")
+        self.minibatch_size = self.batch_size // cfg.n_minibatches
+        self.obs_space, self.action_space = venv.single_observation_space, venv.single_action_space
+
+        # Own RNGs: torch for init/sampling/minibatches, numpy for env seeds. Global RNGs untouched.
+        self.gen = torch.Generator().manual_seed(self.seed)
+        self.np_rng = np.random.default_rng(self.seed)
+        with torch.random.fork_rng(devices=[]):  # nn.Linear() draws its throw-away init globally
+            self.policy = ActorCritic(self.obs_space, self.action_space, cfg, self.gen)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        self.buffer = RolloutBuffer(cfg.n_steps, self.num_envs, self.obs_space, self.policy, cfg.norm_obs)
+
+        self.float_keys = [k for k, s in self.buffer.spaces.items() if not _is_int_space(s)]
+        self.obs_rms = {k: RunningMeanStd(self.buffer.spaces[k].shape) for k in self.float_keys}
+        self.ret_rms = RunningMeanStd(())
+        self._ret = np.zeros(self.num_envs, np.float64)  # running discounted return (reward norm)
+        if isinstance(self.action_space, gym.spaces.Box):
+            self._low, self._high = self.action_space.low, self.action_space.high
+        self.num_timesteps = 0
+        self._next_obs: Any = None
+
+    # -- observation / reward preprocessing ------------------------------------------------
+    def _obs_dict(self, obs: Any) -> dict[str, np.ndarray]:
+        return obs if isinstance(obs, dict) else {"": obs}
+
+    def _normalise_into(self, key: str, x: np.ndarray, out: np.ndarray) -> None:
+        rms = self.obs_rms[key]
+        np.subtract(x, rms.mean, out=out, casting="unsafe")
+        np.divide(out, np.sqrt(rms.var + 1e-8), out=out, casting="unsafe")
+        np.clip(out, -self.cfg.clip_obs, self.cfg.clip_obs, out=out)
+
+    def preprocess_obs(self, obs: Any) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Batched venv observations → what the network takes (normalised with the current
+        statistics, not updating them). Use it before ``functional``'s function."""
+        d = self._obs_dict(obs)
+        out: dict[str, torch.Tensor] = {}
+        for key, space in self.buffer.spaces.items():
+            x = np.asarray(d[key])
+            if _is_int_space(space):
+                out[key] = torch.as_tensor(x, dtype=torch.int64)
+                continue
+            arr = np.empty(x.shape, np.float32)
+            if self.cfg.norm_obs:
+                self._normalise_into(key, x, arr)
+            else:
+                arr[...] = x
+            out[key] = torch.from_numpy(arr)
+        return out if self.buffer.is_dict else out[""]
+
+    def _store_obs(self, t: int, obs: Any) -> None:
+        d = self._obs_dict(obs)
+        buf = self.buffer
+        for key in buf.spaces:
+            if self.cfg.norm_obs and key in self.obs_rms:
+                buf.raw_obs_np[key][t] = d[key]
+                self.obs_rms[key].update(np.asarray(d[key], np.float64))
+                self._normalise_into(key, d[key], buf.obs_np[key][t])
+            else:
+                buf.obs_np[key][t] = d[key]
+
+    def _final_obs(self, info: dict[str, Any], rows: np.ndarray) -> Any:
+        finals = info["final_obs"]
+        if self.buffer.is_dict:
+            return {k: np.stack([finals[i][k] for i in rows]) for k in self.buffer.spaces}
+        return np.stack([finals[i] for i in rows])
+
+    def _normalise_reward(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        # SB3 VecNormalize: scale by the std of the running discounted return, never shift.
+        self._ret = self._ret * self.gamma + reward
+        self.ret_rms.update(self._ret)
+        self._ret[done] = 0.0
+        scaled = reward / np.sqrt(self.ret_rms.var + 1e-8)
+        return np.clip(scaled, -self.cfg.clip_reward, self.cfg.clip_reward)
+
+    def _env_action(self, action: torch.Tensor) -> np.ndarray:
+        a = action.numpy()
+        return np.clip(a, self._low, self._high) if self.policy.kind == "box" else a
+
+    # -- rollout ---------------------------------------------------------------------------
+    def _collect_rollout(self) -> None:
+        cfg, buf, bnp = self.cfg, self.buffer, self.buffer.np
+        bnp["final_values"].fill(0.0)
+        for t in range(cfg.n_steps):
+            self._store_obs(t, self._next_obs)
+            with torch.inference_mode():
+                action, logprob, value = self.policy.act(buf.obs_at(t), self.gen)
+            bnp["actions"][t] = action.numpy()
+            bnp["logprobs"][t] = logprob.numpy()
+            bnp["values"][t] = value.numpy()
+
+            self._next_obs, reward, term, trunc, info = self.venv.step(self._env_action(action))
+            bnp["rewards"][t] = reward
+            bnp["terminated"][t] = term
+            bnp["truncated"][t] = trunc
+            done = np.logical_or(term, trunc)
+            bnp["train_rewards"][t] = self._normalise_reward(reward, done) if cfg.norm_reward else reward
+            # Truncated rows: the returned obs is the next episode's first; the true final obs
+            # is in info["final_obs"] and its value bootstraps the reward (compute_gae).
+            # Terminated rows get no bootstrap.
+            if trunc.any():
+                rows = np.flatnonzero(trunc)
+                final = self.preprocess_obs(self._final_obs(info, rows))
+                with torch.inference_mode():
+                    bnp["final_values"][t, rows] = self.policy.value(final).numpy()
+        self.num_timesteps += self.batch_size
+
+    # -- update ----------------------------------------------------------------------------
+    def _advantages(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Rollout | None]:
+        buf = self.buffer
+        with torch.inference_mode():
+            last_value = self.policy.value(self.preprocess_obs(self._next_obs))
+        advantages, returns = compute_gae(
+            buf.train_rewards, buf.values, buf.terminated, buf.truncated, buf.final_values,
+            last_value, self.gamma, self.cfg.gae_lambda,
+        )
+        advantages, returns = advantages.clone(), returns.clone()  # normal tensors (not inference)
+        terms = list(getattr(getattr(self.venv, "stack", None), "terms", []))
+        extra_terms = [t for t in terms if callable(getattr(t, "extra_advantages", None))]
+        rollout = buf.rollout(advantages, returns) if terms else None
+        if extra_terms and rollout is not None:
+            extra = np.zeros((self.cfg.n_steps, self.num_envs), np.float32)
+            for term in extra_terms:
+                e = np.asarray(term.extra_advantages(rollout), np.float32)
+                if e.shape != extra.shape or not np.isfinite(e).all():
+                    raise InvalidArgument(
+                        f"reward term {term.name!r}: extra_advantages must return finite values of shape "
+                        f"{extra.shape} (n_steps, n_envs); got shape {e.shape}"
+                    )
+                extra += e
+            advantages += self.cfg.extra_advantage_coef * torch.from_numpy(extra)
+            rollout = buf.rollout(advantages, returns)
+        return advantages, returns, last_value, rollout
+
+    def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+        cfg, buf = self.cfg, self.buffer
+        b_obs = buf.flat_obs()
+        b_actions = buf.actions.reshape(self.batch_size, *buf.actions.shape[2:])
+        b_logprobs, b_values = buf.logprobs.reshape(-1), buf.values.reshape(-1)
+        b_adv, b_ret = advantages.reshape(-1), returns.reshape(-1)
+        sums: torch.Tensor | None = None
+        names: list[str] = []
+        n_mb = 0
+        for _epoch in range(cfg.n_epochs):
+            perm = torch.randperm(self.batch_size, generator=self.gen)
+            for start in range(0, self.minibatch_size * cfg.n_minibatches, self.minibatch_size):
+                mb = perm[start : start + self.minibatch_size]
+                mb_obs = {k: v[mb] for k, v in b_obs.items()} if isinstance(b_obs, dict) else b_obs[mb]
+                logprob, entropy, value = self.policy(mb_obs, b_actions[mb])
+                loss, stats = ppo_loss(logprob, b_logprobs[mb], b_adv[mb], value, b_values[mb], b_ret[mb],
+                                       entropy, cfg)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm, foreach=True)
+                self.optimizer.step()
+                vec = torch.stack(list(stats.values()))
+                sums, names, n_mb = (vec if sums is None else sums + vec), list(stats), n_mb + 1
+            if cfg.target_kl is not None and float(stats["approx_kl"]) > cfg.target_kl:
+                break
+        assert sums is not None  # n_epochs >= 1 and n_minibatches >= 1
+        means = (sums / n_mb).tolist()
+        metrics = {f"losses/{k}": v for k, v in zip(names, means, strict=True)}
+        metrics["losses/explained_variance"] = explained_variance(b_values, b_ret)
+        return metrics
+
+    # -- public API ------------------------------------------------------------------------
+    def learn(self, total_steps: int, callback: Any = None) -> None:
+        """Train until ``num_timesteps >= total_steps``; ``callback.on_iteration`` after each
+        update (returning False stops). Continues from a loaded checkpoint."""
+        if not _is_int(total_steps) or total_steps < 0:
+            raise InvalidArgument(f"total_steps = {total_steps!r} is invalid; allowed: an integer >= 0")
+        cfg = self.cfg
+        with _torch_threads(cfg.torch_threads):
+            self._next_obs, _ = self.venv.reset(seed=int(self.np_rng.integers(2**31 - 1)))
+            self._ret[:] = 0.0
+            start_steps, start_time = self.num_timesteps, time.perf_counter()
+            while self.num_timesteps < total_steps:
+                if cfg.anneal_lr:
+                    lr = cfg.learning_rate * max(0.0, 1.0 - self.num_timesteps / total_steps)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+                self._collect_rollout()
+                advantages, returns, _, rollout = self._advantages()
+                metrics = self._update(advantages, returns)
+                metrics["charts/learning_rate"] = float(self.optimizer.param_groups[0]["lr"])
+                if rollout is not None:
+                    for term in self.venv.stack.learnable_terms:
+                        for key, val in (term.update(rollout) or {}).items():
+                            metrics[f"reward_terms/{term.name}/{key}"] = float(val)
+                elapsed = time.perf_counter() - start_time
+                metrics["charts/SPS"] = (self.num_timesteps - start_steps) / max(elapsed, 1e-9)
+                if callback is not None and callback.on_iteration(self.num_timesteps, metrics) is False:
+                    break
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Batched actions for batched venv observations (Box actions clipped to bounds)."""
+        with torch.inference_mode():
+            action, _, _ = self.policy.act(self.preprocess_obs(obs), self.gen, deterministic)
+        return self._env_action(action).copy()
+
+    def functional(
+        self,
+    ) -> tuple[dict[str, torch.Tensor], Callable[..., tuple[torch.Tensor, torch.Tensor]]]:
+        """``(params, policy_logprob_value)`` for differentiating through policy updates.
+
+        ``params`` are detached copies of the network parameters with ``requires_grad``;
+        ``policy_logprob_value(params, obs, actions) -> (logprob, value)`` evaluates the
+        network with ``params`` via ``torch.func.functional_call``. ``obs`` is what the network
+        takes (``preprocess_obs`` of venv observations). A bilevel method can write one SGD
+        step ``p' = p - lr * grad(loss(p, reward_params), p, create_graph=True)`` and
+        differentiate an outer objective of ``p'`` w.r.t. its reward parameters.
+        """
+        params = {k: v.detach().clone().requires_grad_(True) for k, v in self.policy.named_parameters()}
+        policy = self.policy
+
+        def policy_logprob_value(
+            params: dict[str, torch.Tensor], obs: Any, actions: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            logprob, _, value = torch.func.functional_call(policy, params, (obs, actions))
+            return logprob, value
+
+        return params, policy_logprob_value
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.cfg),
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "obs_rms": {k: r.state_dict() for k, r in self.obs_rms.items()},
+            "ret_rms": self.ret_rms.state_dict(),
+            "torch_rng": self.gen.get_state(),
+            "numpy_rng": self.np_rng.bit_generator.state,
+            "num_timesteps": self.num_timesteps,
+        }
+
+    def save(self, path: Path | str) -> None:
+        """Weights, optimiser, normalisers, RNG states and step count in one file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state_dict(), path)
+
+    def load(self, path: Path | str) -> None:
+        state = torch.load(Path(path), weights_only=True)
+        if state["config"] != dataclasses.asdict(self.cfg):
+            diff = sorted(k for k, v in state["config"].items() if dataclasses.asdict(self.cfg).get(k) != v)
+            raise InvalidArgument(f"checkpoint {path} was saved with a different PPO config (fields: {diff})")
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for k, r in self.obs_rms.items():
+            r.load_state_dict(state["obs_rms"][k])
+        self.ret_rms.load_state_dict(state["ret_rms"])
+        self.gen.set_state(state["torch_rng"])
+        self.np_rng.bit_generator.state = state["numpy_rng"]
+        self.num_timesteps = int(state["num_timesteps"])
+
+
+def make_ppo(venv: gym.vector.VectorEnv, *, gamma: float, seed: int, params: dict[str, Any]) -> PPOAgent:
+    """The ``ppo`` agent factory: ``params`` are ``PPOConfig`` fields.
+
+    >>> import rewardlab
+    >>> make_ppo(rewardlab.make_vec("CartPole-v1", 1), gamma=0.99, seed=0, params={"lr": 1e-3})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rewardlab.errors.ConfigError: unknown PPO parameter(s) ['lr']; valid: n_steps, n_epochs, ...
+    """
+    params = dict(params or {})
+    valid = PPOConfig.field_names()
+    unknown = sorted(k for k in params if k not in valid)
+    if unknown:
+        raise ConfigError(f"unknown PPO parameter(s) {unknown}; valid: {', '.join(valid)}")
+    try:
+        cfg = PPOConfig(**params)
+    except TypeError as e:  # e.g. a list where a number is expected, caught by a comparison
+        raise ConfigError(f"invalid PPO parameters: {e}") from e
+    return PPOAgent(venv, cfg, gamma=gamma, seed=seed)
+
+
+def evaluate_agent(agent: Any, venv: gym.vector.VectorEnv, n_episodes: int, *, seed: int = 0) -> dict[str, float]:
+    """Mean true return, success rate and length of ``n_episodes`` deterministic episodes.
+
+    ``venv`` must be a ``ShapedVectorEnv`` (its episode records hold the true return); it is
+    reset with ``seed``. Episodes are counted in completion order.
+    """
+    obs, _ = venv.reset(seed=seed)
+    venv.pop_episodes()
+    records: list[Any] = []
+    while len(records) < n_episodes:
+        obs, *_ = venv.step(agent.act(obs, deterministic=True))
+        records += venv.pop_episodes()
+    records = records[:n_episodes]
+    succ = [r.success for r in records if r.success is not None]
+    return {
+        "return": float(np.mean([r.true_return for r in records])),
+        "success": float(np.mean(succ)) if succ else float("nan"),
+        "length": float(np.mean([r.length for r in records])),
+    }
