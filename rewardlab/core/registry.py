@@ -76,7 +76,10 @@ class Registry(Generic[T]):
         if name in self._values:
             return self._values[name]
         if name in self._lazy:
-            value = load_attr(self._lazy.pop(name))
+            # Load before removing the lazy entry: a failed import must fail the same way
+            # next time, not turn the name into an "unknown" one.
+            value = load_attr(self._lazy[name])
+            del self._lazy[name]
             self._values[name] = value  # type: ignore[assignment]
             return value  # type: ignore[return-value]
         raise UnknownNameError(self.kind, name, self.names())

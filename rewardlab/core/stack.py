@@ -80,7 +80,7 @@ class RewardStack:
         n = t.num_envs
         total = np.zeros(n, np.float32)
         parts: dict[str, np.ndarray] = {}
-        for term, w in zip(self.terms, self.weights):
+        for term, w in zip(self.terms, self.weights, strict=True):
             value = term(t)
             if not isinstance(value, np.ndarray) or value.shape != (n,):
                 shape = getattr(value, "shape", type(value).__name__)
@@ -105,5 +105,5 @@ class RewardStack:
         return total, parts
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{w:g}*{n}" for n, w in zip(self.names, self.weights))
+        inner = ", ".join(f"{w:g}*{n}" for n, w in zip(self.names, self.weights, strict=True))
         return f"RewardStack({inner}{', clip=' + str(self.clip) if self.clip else ''})"

@@ -60,7 +60,8 @@ def register_term(name: str):
     ...         self.value = value
     ...     def __call__(self, t):
     ...         return np.full(t.num_envs, self.value, np.float32)
-    >>> build_term("doc_constant", {"value": 2.0})(Transition(0, 0, 0, np.zeros(3), np.zeros(3, bool), np.zeros(3, bool)))
+    >>> t = Transition(0, 0, 0, np.zeros(3), np.zeros(3, bool), np.zeros(3, bool))
+    >>> build_term("doc_constant", {"value": 2.0})(t)
     array([2., 2., 2.], dtype=float32)
     >>> TERMS.unregister("doc_constant")
     """
@@ -112,8 +113,8 @@ def build_stack(specs: list[Any], *, gamma: float | None = None, clip: tuple[flo
     >>> build_stack(["env", {"name": "step_penalty", "weight": 2.0, "params": {"value": 0.1}}])
     RewardStack(1*env, 2*step_penalty)
     """
-    from rewardlab.core.stack import RewardStack
     import rewardlab.shaping  # noqa: F401  (registers the built-in terms)
+    from rewardlab.core.stack import RewardStack
 
     terms, weights = [], []
     for spec in specs:

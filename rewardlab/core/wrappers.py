@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorWrapper
 
 from rewardlab.core.stack import RewardStack
-from rewardlab.core.transition import Transition, batch_index
+from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
 
 __all__ = ["ShapedEnv", "ShapedVectorEnv", "EpisodeRecord"]
@@ -133,7 +133,7 @@ def _replace_rows(obs: Any, rows: np.ndarray, finals: np.ndarray) -> Any:
 
 def _replace_rows_array(arr: np.ndarray, idx: np.ndarray, values: list) -> np.ndarray:
     out = arr.copy()
-    for i, v in zip(idx, values):
+    for i, v in zip(idx, values, strict=True):
         out[i] = v
     return out
 
@@ -153,6 +153,14 @@ def _info_to_batch(info: dict[str, Any]) -> dict[str, Any]:
                 out[k] = np.asarray(v)[None]
             out["_" + k] = np.ones(1, bool)
     return out
+
+
+def _copy_batch(obs: Any) -> Any:
+    if isinstance(obs, dict):
+        return {k: _copy_batch(v) for k, v in obs.items()}
+    if isinstance(obs, tuple):
+        return tuple(_copy_batch(v) for v in obs)
+    return np.array(obs, copy=True)
 
 
 def _batch1(obs: Any) -> Any:
@@ -194,6 +202,9 @@ class ShapedVectorEnv(VectorWrapper):
         self._stats = _EpisodeAccumulator(self.num_envs, stack.names)
         self._prev_obs: Any = None
         self._reset_next = np.zeros(self.num_envs, bool)  # NEXT_STEP: rows whose next step is a reset
+        # A vector env made with copy=False returns the same buffer every step, overwritten in
+        # place: without a copy, the terms would see obs == next_obs.
+        self._copy_obs = not getattr(env.unwrapped, "copy", True)
 
     def reset(self, *, seed=None, options=None):
         obs, info = self.env.reset(seed=seed, options=options)
@@ -201,7 +212,7 @@ class ShapedVectorEnv(VectorWrapper):
         self.stack.observe_reset(obs, info, self._all)
         self._stats.clear(self._all)
         self._reset_next[:] = False
-        self._prev_obs = obs
+        self._prev_obs = _copy_batch(obs) if self._copy_obs else obs
         return obs, info
 
     def step(self, actions):
@@ -247,7 +258,7 @@ class ShapedVectorEnv(VectorWrapper):
                 self.stack.observe_reset(obs, info, ended)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._reset_next = done & active
-        self._prev_obs = obs
+        self._prev_obs = _copy_batch(obs) if self._copy_obs else obs
         return obs, total, term, trunc, info
 
     def pop_episodes(self) -> list[EpisodeRecord]:

@@ -54,6 +54,7 @@ for _chars, _cls in [(" ", "unseen"), ("|-", "wall"), (".", "floor"), ("#", "cor
         _CHAR_TABLE[ord(_c)] = CHAR_CLASSES.index(_cls)
 
 _ABORTED = -1  # NLE StepStatus.ABORTED: the episode hit NLE's step limit
+_BROKEN_RENDER_MODES = ("full",)
 CROP = 9  # egocentric crop side (MiniHack's default)
 _PAD = CROP // 2
 ENCODERS = ("chars_crop", "glyphs_crop", "blstats")
@@ -87,6 +88,10 @@ class MiniHackAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if bad or not obs:
             raise InvalidArgument(f"unknown MiniHack observation encoder {bad or obs!r}; valid: {', '.join(ENCODERS)}")
         self.encoders = obs
+        # NLE's "full" render mode crashes under NumPy 2 (``uint8 & ~8`` overflows in
+        # nle.nethack.tty_render); advertise only the modes that work.
+        self.metadata = {**env.metadata, "render_modes": [m for m in env.metadata.get("render_modes", [])
+                                                          if m not in _BROKEN_RENDER_MODES]}
         nle = env.unwrapped
         self._keys = {k: i for i, k in enumerate(nle._observation_keys)}
         spaces: dict[str, gym.Space] = {
@@ -173,6 +178,9 @@ def make_minihack(task: str, obs: tuple[str, ...] | list[str] = ("chars_crop",),
         from rewardlab.errors import UnknownNameError
 
         raise UnknownNameError("MiniHack task", task, TASKS)
+    if kwargs.get("render_mode") in _BROKEN_RENDER_MODES:
+        raise InvalidArgument(f"render_mode {kwargs['render_mode']!r} is broken upstream (NLE + NumPy 2); "
+                              "use 'human', 'ansi' or 'pixel'")
     if actions not in ACTION_SETS:
         raise InvalidArgument(f"unknown MiniHack action set {actions!r}; valid: {', '.join(ACTION_SETS)}")
     with warnings.catch_warnings():

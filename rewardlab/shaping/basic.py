@@ -83,7 +83,7 @@ class Novelty(Term):
         states = self._states(t)
         out = np.empty(t.num_envs, np.float32)
         episodic = self.scope == "episode"
-        for row, (env, s) in enumerate(zip(t.env_ids, states)):
+        for row, (env, s) in enumerate(zip(t.env_ids, states, strict=True)):
             k = (int(env), s.tobytes()) if episodic else s.tobytes()
             n = self._counts.get(k, 0) + 1
             self._counts[k] = n

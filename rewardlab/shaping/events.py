@@ -45,6 +45,8 @@ class EventTerm(Term):
     """Base of event terms: ``happened(t) -> bool array``; pays once per episode by default."""
 
     def __init__(self, reward: float = 1.0, repeatable: bool = False):
+        if not np.isfinite(reward):
+            raise InvalidArgument(f"event reward must be finite, got {reward}")
         self.reward, self.repeatable = float(reward), bool(repeatable)
         self._fired = np.zeros(0, bool)
 
@@ -112,18 +114,26 @@ class ReachEvent(EventTerm):
         self.char = None if char is None else ord(char)
         self._seen: np.ndarray | None = None  # per env: map cells that showed `char` before
 
-    def _remember(self, chars: np.ndarray, env_ids: np.ndarray) -> None:
+    def _remember(self, chars: np.ndarray, env_ids: np.ndarray, fresh: bool = False) -> None:
         mask = np.asarray(chars) == self.char
         if self._seen is None or self._seen.shape[0] <= int(np.max(env_ids)):
             grown = np.zeros((int(np.max(env_ids)) + 1, *mask.shape[1:]), bool)
             if self._seen is not None:
                 grown[: len(self._seen)] = self._seen
             self._seen = grown
-        self._seen[env_ids] = mask
+        # Accumulate over the episode: a '>' covered by an object or a monster for a step
+        # still counts as a cell that showed the char before.
+        self._seen[env_ids] = mask if fresh else self._seen[env_ids] | mask
+
+    def reset(self, env_ids: np.ndarray) -> None:
+        super().reset(env_ids)
+        ids = np.asarray(env_ids)
+        if self._seen is not None and len(ids):
+            self._seen[ids[ids < len(self._seen)]] = False
 
     def observe_reset(self, obs: Any, info: dict, env_ids: np.ndarray) -> None:
         if self.char is not None and len(env_ids):
-            self._remember(_require(select_info(info, env_ids), "chars", self.name), env_ids)
+            self._remember(_require(select_info(info, env_ids), "chars", self.name), env_ids, fresh=True)
 
     def happened(self, t: Transition) -> np.ndarray:
         pos = np.asarray(_require(t.info, "agent_pos", self.name)).reshape(t.num_envs, 2)

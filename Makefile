@@ -1,0 +1,23 @@
+# One-command set-up: a virtualenv in .venv with everything (`make install`), then `make test`.
+PYTHON ?= python3
+VENV := .venv
+PIP := $(VENV)/bin/pip
+
+.PHONY: install test test-fast lint clean
+
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24"
+	$(PIP) install -e ".[all]"
+
+test:
+	$(VENV)/bin/pytest
+
+test-fast:
+	$(VENV)/bin/pytest -m "not slow"
+
+lint:
+	$(VENV)/bin/ruff check rewardlab tests benchmarks
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
