@@ -282,7 +282,7 @@ class RunningMeanStd:
         self.count = tot
 
     def state_dict(self) -> dict[str, Any]:
-        return {"mean": torch.from_numpy(self.mean), "var": torch.from_numpy(self.var), "count": self.count}
+        return {"mean": torch.tensor(self.mean), "var": torch.tensor(self.var), "count": self.count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.mean, self.var = state["mean"].numpy().copy(), state["var"].numpy().copy()
@@ -361,7 +361,8 @@ class FlattenEncoder(nn.Module):
         self.out_dim = int(np.prod(shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], -1).float()
+        x = x.reshape(x.shape[0], -1)
+        return x if x.is_floating_point() else x.float()
 
 
 def _obs_spaces(space: gym.Space) -> dict[str, gym.spaces.Box]:

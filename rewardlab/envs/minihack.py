@@ -8,10 +8,11 @@
 - **info** every step: ``agent_pos`` ([x, y]), ``message`` (str), ``chars`` (21×79 map),
   ``inventory`` (newline-joined item lines) for event terms and potentials, and
   ``is_success`` when an episode ends;
-- three **upstream defects fixed** (each tested): the time limit came back as
+- **upstream defects fixed** (each tested): the time limit came back as
   ``terminated=True`` (now ``truncated`` only); ``reset(seed=...)`` did not seed NetHack's
   RNG (now the same seed gives the same episode); ``reset(options={})`` raised
-  ``KeyError('wizkit_items')``.
+  ``KeyError('wizkit_items')``; the last observation of an episode was the blank screen left
+  after NLE quit the game (now the real final state).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ ACTION_SETS = ("nav", "nav_apply", "basic", "default")
 
 
 class MiniHackAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Encoded observations, extra info and the three upstream fixes (see module doc)."""
+    """Encoded observations, extra info and the upstream fixes (see module doc)."""
 
     def __init__(self, env: gym.Env, obs: tuple[str, ...] = ("chars_crop",)):
         obs = tuple(obs)
@@ -101,6 +102,17 @@ class MiniHackAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
         }
         self.observation_space = spaces[obs[0]] if len(obs) == 1 else gym.spaces.Dict({k: spaces[k] for k in obs})
         self._nethack_rng = np.random.default_rng()
+        # Upstream fix: NLE returns views of buffers it reuses, and when an episode ends it quits
+        # the game inside step(), overwriting them: the final obs/info showed an empty map with
+        # the agent at [0, 0]. Keep a copy of the real final observation before NLE quits.
+        self._final_raw: dict[str, np.ndarray] | None = None
+        quit_game = getattr(nle, "_quit_game", None)
+        if quit_game is not None:
+            def quit_keeping_final_obs(observation, done):
+                self._final_raw = {k: np.array(v) for k, v in nle._get_observation(observation).items()}
+                return quit_game(observation, done)
+
+            nle._quit_game = quit_keeping_final_obs
         self._onehot_ids = np.arange(len(CHAR_CLASSES))[:, None, None]
         self._pad_buffers: dict[tuple, np.ndarray] = {}
         self._inv_raw: np.ndarray | None = None
@@ -158,7 +170,10 @@ class MiniHackAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self._encode(raw), self._info(raw, info)
 
     def step(self, action):
+        self._final_raw = None
         raw, reward, done, truncated, info = self.env.step(action)
+        if self._final_raw is not None:  # NLE quit the game in this step: use the state before
+            raw, self._final_raw = self._final_raw, None
         # Upstream fix: at its time limit NLE ends the game (done=True) with end_status ABORTED
         # (-1), and its own truncated flag lags one step behind; the MDP did not end there,
         # so it is a truncation only.
@@ -193,6 +208,8 @@ def make_minihack(task: str, obs: tuple[str, ...] | list[str] = ("chars_crop",),
         kwargs["actions"] = _action_sets()[actions]
     if max_episode_steps is not None and max_episode_steps < 1:
         raise InvalidArgument(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+    # Moon phase (luck) comes from the wall clock unless fixed: same seed, same game on any date.
+    kwargs.setdefault("fix_moon_phase", True)
     env = gym.make(TASKS[task], observation_keys=raw_keys, **kwargs)
     if max_episode_steps is not None:
         # gym.make(max_episode_steps=) would only add a TimeLimit *on top of* NLE's own step

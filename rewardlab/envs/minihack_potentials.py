@@ -59,8 +59,13 @@ def keyroom_progress(cap: float = 20.0) -> Callable:
         chars, pos = _need(info, "chars"), _need(info, "agent_pos")
         inventory = _need(info, "inventory")
         has_key = np.array(["key" in str(s) for s in inventory])
-        door_closed = (chars == ord("+")).reshape(len(chars), -1).any(axis=1)
-        stage = np.where(~has_key & door_closed, 0, np.where(door_closed, 1, 2))
+        flat = chars.reshape(len(chars), -1)
+        door_closed = (flat == ord("+")).any(axis=1)
+        stairs_seen = (flat == ord(">")).any(axis=1)
+        # No '+' on the map does not mean the door is open: it may not have been seen yet.
+        # Without the key the stage is 0; with it, the door counts as open once it is gone
+        # and the stairs behind it are in view.
+        stage = np.where(~has_key, 0, np.where(~door_closed & stairs_seen, 2, 1))
         targets = {0: "(", 1: "+", 2: ">"}
         dist = np.full(len(chars), cap, np.float32)
         for s, ch in targets.items():

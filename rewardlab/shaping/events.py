@@ -82,7 +82,7 @@ class MessageEvent(EventTerm):
 
     def __init__(self, text: str | list[str], reward: float = 1.0, repeatable: bool = False):
         super().__init__(reward, repeatable)
-        self.texts = [text] if isinstance(text, str) else list(text)
+        self.texts = list(text) if isinstance(text, (list, tuple)) else [text]  # a bad type fails the check below
         if not self.texts or not all(isinstance(s, str) and s for s in self.texts):
             raise InvalidArgument(f"message text must be a non-empty string or list of strings, got {text!r}")
 
