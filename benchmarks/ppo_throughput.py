@@ -48,11 +48,14 @@ class Task:
     threshold: float
     eval_episodes: int
     eval_envs: int
+    eval_every: int  # default evaluation interval (steps) for sample efficiency
+    tp_steps: int  # default steps per throughput measurement
+    budget: int  # default sample-efficiency budget (steps)
 
 
 TASKS = {
-    "cartpole": Task("cartpole", "CartPole-v1", "return", 475.0, 10, 10),
-    "minihack": Task("minihack", "minihack/Room-5x5", "success", 0.8, 50, 10),
+    "cartpole": Task("cartpole", "CartPole-v1", "return", 475.0, 10, 10, 4096, 65_536, 300_000),
+    "minihack": Task("minihack", "minihack/Room-5x5", "success", 0.8, 50, 10, 2048, 16_384, 100_000),
 }
 
 
@@ -203,22 +206,26 @@ def main() -> None:
     p.add_argument("--tp-steps", type=int, default=0,
                    help="steps per throughput measurement (default: 65536 CartPole, 16384 MiniHack)")
     p.add_argument("--seeds", default="0,1,2,3,4", help="sample-efficiency seeds; empty to skip")
-    p.add_argument("--budget-cartpole", type=int, default=300_000, help="sample-efficiency step budget")
-    p.add_argument("--budget-minihack", type=int, default=300_000, help="sample-efficiency step budget")
-    p.add_argument("--eval-every", type=int, default=10_240, help="evaluate every this many steps")
+    p.add_argument("--budget", type=int, default=0,
+                   help="sample-efficiency step budget per run (default: 300000 CartPole, 100000 MiniHack)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="evaluate every this many steps (default: 4096 CartPole, 2048 MiniHack)")
+    p.add_argument("--sb3-threads", type=int, default=1,
+                   help="torch threads for SB3 (ours uses its config, 1). On a shared 2-core box torch's "
+                        "default (2) is much slower for SB3, so 1 is the conservative comparison")
     args = p.parse_args()
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    print(f"torch {torch.__version__}, default torch threads {torch.get_num_threads()}", flush=True)
+    torch.set_num_threads(args.sb3_threads)
+    print(f"torch {torch.__version__}, SB3 torch threads {torch.get_num_threads()}, ours 1", flush=True)
     rows = []
     for key in [k.strip() for k in args.envs.split(",") if k.strip()]:
         task = TASKS[key]
-        steps = args.tp_steps or (65_536 if key == "cartpole" else 16_384)
+        steps = args.tp_steps or task.tp_steps
         tp = throughput(task, steps, args.rounds)
         se = None
         if seeds:
-            budget = args.budget_cartpole if key == "cartpole" else args.budget_minihack
-            se = sample_efficiency(task, seeds, budget, args.eval_every)
+            se = sample_efficiency(task, seeds, args.budget or task.budget, args.eval_every or task.eval_every)
         rows.append((task, tp, se, steps))
 
     print("\n## PPO throughput (SPS, median of rounds; ratio = ours / SB3)\n")

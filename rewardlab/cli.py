@@ -41,7 +41,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif args.file or args.set or args.seeds:
         console.print("[yellow]--resume continues with the run's stored config.yaml; FILE/--set/--seeds are ignored")
 
-    columns = [TextColumn("[bold]seed {task.fields[seed]}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+    columns = [TextColumn("[bold]seed {task.fields[seed]}"), BarColumn(),
+               TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
                TextColumn("{task.fields[sps]:>6.0f} SPS"), TextColumn("true return {task.fields[ret]}"),
                TimeElapsedColumn()]
     tasks: dict[int, int] = {}

@@ -7,7 +7,7 @@ HEAVY = ("torch", "nle", "minihack", "stable_baselines3", "matplotlib", "optuna"
 
 
 def test_import_rewardlab_imports_no_heavy_family():
-    code = "import sys, rewardlab; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, rewardlab; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

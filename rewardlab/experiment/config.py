@@ -159,11 +159,12 @@ def _format_validation(err: ValidationError, source: str) -> str:
 
 
 def _check_names(cfg: ExperimentConfig) -> None:
+    import gymnasium as gym
+
+    import rewardlab.shaping  # noqa: F401
     from rewardlab.agents import AGENTS
     from rewardlab.core.terms import TERMS
     from rewardlab.envs import ENVS
-    import gymnasium as gym
-    import rewardlab.shaping  # noqa: F401
     from rewardlab.errors import UnknownNameError
 
     if cfg.env.id not in ENVS and cfg.env.id not in gym.registry:
@@ -179,7 +180,9 @@ def _check_names(cfg: ExperimentConfig) -> None:
 def parse_config(data: Any, source: str = "<config>") -> ExperimentConfig:
     """Validate a mapping into an ``ExperimentConfig`` (names included)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"invalid experiment config ({source}): the top level must be a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"invalid experiment config ({source}): the top level must be a mapping, got {type(data).__name__}"
+        )
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as e:
@@ -231,13 +234,17 @@ def _list_index(node: list, key: str, where: str) -> int:
         if not -len(node) <= idx < len(node):
             raise ConfigError(f"--set {where}: index {idx} out of range (list has {len(node)} items)")
         return idx
+    def name_of(item: Any) -> str | None:
+        if isinstance(item, dict):
+            return item.get("as") or item.get("name")
+        return item if isinstance(item, str) else None
+
     for i, item in enumerate(node):
-        name = item if isinstance(item, str) else (item.get("as") or item.get("name")) if isinstance(item, dict) else None
-        if name == key:
+        if name_of(item) == key:
             if isinstance(item, str):
                 node[i] = {"name": item}
             return i
-    names = [x if isinstance(x, str) else x.get("as") or x.get("name") for x in node if isinstance(x, (str, dict))]
+    names = [name_of(x) for x in node if name_of(x)]
     raise ConfigError(f"--set {where}: no list item named {key!r}; items: {names}")
 
 

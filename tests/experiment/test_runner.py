@@ -8,19 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from test_config_and_cli import BASE
 
 from rewardlab.cli import main
 from rewardlab.core.terms import TERMS, Term, register_term
 from rewardlab.errors import TermOutputError
 from rewardlab.experiment.config import parse_config
 from rewardlab.experiment.runner import run_experiment
-
-from test_config_and_cli import BASE
 
 
 def test_run_writes_a_complete_run_directory(tmp_path):
