@@ -5,6 +5,7 @@ Reads top to bottom like CleanRL's ``ppo.py``, but every piece is importable and
 - ``PPOConfig``: typed hyperparameters, one docstring per field, validated on construction;
 - ``compute_gae``: GAE(λ) with truncation bootstrapping from the true final observation;
 - ``ppo_loss``: clipped surrogate, (optionally clipped) value loss, entropy bonus;
+  ``normalize_advantages``, ``ratio_stats`` (approx. KL, clip fraction);
 - ``RunningMeanStd``: observation and reward normalisation statistics;
 - ``ActorCritic``: encoders (MLP, small CNN for ``(C, H, W)`` grids, embedding for integer
   grids), separate actor/critic MLPs, Discrete / MultiDiscrete / Box action heads;
@@ -48,6 +49,9 @@ __all__ = [
     "RolloutBuffer",
     "compute_gae",
     "ppo_loss",
+    "normalize_advantages",
+    "ratio_stats",
+    "FlatAdam",
     "RunningMeanStd",
     "ActorCritic",
     "PPOAgent",
@@ -212,6 +216,11 @@ def compute_gae(
     return advantages, advantages + values
 
 
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit std along the last dim (rows = minibatches: all normalised at once)."""
+    return (advantages - advantages.mean(-1, keepdim=True)) / (advantages.std(-1, keepdim=True) + 1e-8)
+
+
 def ppo_loss(
     new_logprob: torch.Tensor,
     old_logprob: torch.Tensor,
@@ -222,13 +231,11 @@ def ppo_loss(
     entropy: torch.Tensor,
     cfg: PPOConfig,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped-surrogate PPO loss on one minibatch; returns ``(loss, stats)``.
+    """Clipped-surrogate PPO loss on one minibatch (advantages already normalised if wanted).
 
-    ``stats`` holds detached ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``
-    (the low-variance ``(r-1) - log r`` estimator), ``old_approx_kl`` and ``clipfrac``.
+    Returns ``(loss, parts)``; ``parts`` holds the detached ``policy_loss``, ``value_loss``,
+    ``entropy`` and the per-sample ``logratio`` (for ``ratio_stats``).
     """
-    if cfg.norm_adv and advantages.numel() > 1:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     logratio = new_logprob - old_logprob
     ratio = logratio.exp()
     pg_loss = torch.max(
@@ -241,16 +248,20 @@ def ppo_loss(
         v_loss = 0.5 * ((new_value - returns) ** 2).mean()
     ent = entropy.mean()
     loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
-    with torch.no_grad():
-        stats = {
-            "policy_loss": pg_loss.detach(),
-            "value_loss": v_loss.detach(),
-            "entropy": ent.detach(),
-            "old_approx_kl": (-logratio).mean(),
-            "approx_kl": ((ratio - 1) - logratio).mean(),
-            "clipfrac": ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
-        }
-    return loss, stats
+    parts = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "entropy": ent.detach(),
+             "logratio": logratio.detach()}
+    return loss, parts
+
+
+def ratio_stats(logratio: torch.Tensor, clip_coef: float) -> dict[str, float]:
+    """``approx_kl`` (the low-variance ``(r-1) - log r`` estimator), ``old_approx_kl``
+    (``-log r``) and ``clipfrac`` (share of ratios outside the clip range)."""
+    ratio = logratio.exp()
+    return {
+        "old_approx_kl": float((-logratio).mean()),
+        "approx_kl": float(((ratio - 1) - logratio).mean()),
+        "clipfrac": float(((ratio - 1.0).abs() > clip_coef).float().mean()),
+    }
 
 
 def explained_variance(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
@@ -320,6 +331,34 @@ class MLP(nn.Module):
         for layer in self.hidden:
             x = self.act(F.linear(x, layer.weight, layer.bias))
         return F.linear(x, self.out.weight, self.out.bias)
+
+
+class FusedHeads:
+    """Inference-only snapshot of the actor and critic MLPs as one block-diagonal MLP.
+
+    Both MLPs read the same features, so layer 1 stacks their weights and later layers use
+    ``block_diag(actor_k, critic_k)``: one ``F.linear`` per layer evaluates both networks
+    (the zero blocks add nothing). Halves the per-step op count of rollouts; take a new
+    snapshot after every update.
+    """
+
+    def __init__(self, actor: MLP, critic: MLP):
+        with torch.no_grad():
+            pairs = list(zip([*actor.hidden, actor.out], [*critic.hidden, critic.out], strict=True))
+            self.layers = [
+                (torch.cat([a.weight, c.weight]) if i == 0 else torch.block_diag(a.weight, c.weight),
+                 torch.cat([a.bias, c.bias]))
+                for i, (a, c) in enumerate(pairs)
+            ]
+        self.act, self.n_out = actor.act, actor.out.out_features
+
+    def __call__(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(actor output, value)`` of a batch of features."""
+        x = features
+        for w, b in self.layers[:-1]:
+            x = self.act(F.linear(x, w, b))
+        out = F.linear(x, *self.layers[-1])
+        return out[:, : self.n_out], out[:, self.n_out]
 
 
 class GridEncoder(nn.Module):
@@ -478,16 +517,23 @@ class ActorCritic(nn.Module):
 
     # -- rollout path --------------------------------------------------------------------
     def act(
-        self, obs: torch.Tensor | dict[str, torch.Tensor], gen: torch.Generator | None, deterministic: bool = False
+        self,
+        obs: torch.Tensor | dict[str, torch.Tensor],
+        gen: torch.Generator | None,
+        deterministic: bool = False,
+        heads: FusedHeads | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample ``(action, logprob, value)`` without building distribution objects.
 
         Categorical sampling uses the Gumbel-max trick, ``argmax(logits - log E)`` with
         ``E ~ Exp(1)``; Gaussian sampling ``mean + std·N(0, 1)``; both from ``gen``.
+        ``heads`` (a current ``FusedHeads`` snapshot) evaluates actor and critic together.
         """
         f = self.features(obs)
-        out = self.actor(f)
-        value = self.critic(f).squeeze(-1)
+        if heads is None:
+            out, value = self.actor(f), self.critic(f).squeeze(-1)
+        else:
+            out, value = heads(f)
         if self.kind == "box":
             std = self.log_std.exp()
             if deterministic:
@@ -613,6 +659,11 @@ class RolloutBuffer:
         )
 
 
+def _index(x: Any, idx: Any) -> Any:
+    """``x[idx]`` through (nested) dicts of tensors."""
+    return {k: _index(v, idx) for k, v in x.items()} if isinstance(x, dict) else x[idx]
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     v = a.view()
     v.flags.writeable = False
@@ -635,6 +686,60 @@ def _torch_threads(n: int) -> Iterator[None]:
     finally:
         if prev != n:
             torch.set_num_threads(prev)
+
+
+def flatten_parameters(params: list[nn.Parameter]) -> nn.Parameter:
+    """Turn ``params`` into views of one flat parameter whose ``.grad`` is one flat tensor.
+
+    Backward still accumulates into each ``p.grad`` (views of the flat gradient, added to in
+    place), but zeroing, grad-norm clipping and the Adam step each touch one tensor instead
+    of one per layer; with 64-wide layers their per-tensor Python overhead is what costs.
+    Module ``state_dict``/``load_state_dict`` are unchanged (they copy into the views).
+    """
+    flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset : offset + n].view_as(p)
+        p.grad = flat.grad[offset : offset + n].view_as(p)
+        offset += n
+    return flat
+
+
+class FlatAdam:
+    """Adam on one flat parameter: the same update as ``torch.optim.Adam`` (eps outside
+    the square root, bias-corrected), in six in-place tensor ops.
+
+    ``torch.optim.Adam.step`` spends ~100 µs of Python bookkeeping per call, more than the
+    arithmetic of a 10k-parameter network; PPO calls it n_epochs * n_minibatches times per
+    iteration.
+    """
+
+    def __init__(self, param: nn.Parameter, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-5):
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.exp_avg = torch.zeros_like(param, requires_grad=False)
+        self.exp_avg_sq = torch.zeros_like(param, requires_grad=False)
+        self.steps = 0
+
+    def step(self) -> None:
+        b1, b2 = self.betas
+        self.steps += 1
+        grad = self.param.grad
+        with torch.no_grad():
+            self.exp_avg.lerp_(grad, 1 - b1)
+            self.exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - b2**self.steps)).add_(self.eps)
+            self.param.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - b1**self.steps))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"exp_avg": self.exp_avg.clone(), "exp_avg_sq": self.exp_avg_sq.clone(), "steps": self.steps,
+                "lr": self.lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.exp_avg.copy_(state["exp_avg"])
+        self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        self.steps, self.lr = int(state["steps"]), float(state["lr"])
 
 
 class PPOAgent:
@@ -673,9 +778,9 @@ class PPOAgent:
         self.np_rng = np.random.default_rng(self.seed)
         with torch.random.fork_rng(devices=[]):  # nn.Linear() draws its throw-away init globally
             self.policy = ActorCritic(self.obs_space, self.action_space, cfg, self.gen)
-        self.params = list(self.policy.parameters())
-        # fused: one kernel for all parameters instead of ~10 small ops per parameter tensor
-        self.optimizer = torch.optim.Adam(self.params, lr=cfg.learning_rate, eps=1e-5, fused=True)
+        self.flat_param = flatten_parameters(list(self.policy.parameters()))
+        self.optimizer = FlatAdam(self.flat_param, lr=cfg.learning_rate, eps=1e-5)
+        self._heads: FusedHeads | None = None  # inference snapshot of the current weights
         self.buffer = RolloutBuffer(cfg.n_steps, self.num_envs, self.obs_space, self.policy, cfg.norm_obs)
 
         self.float_keys = [k for k, s in self.buffer.spaces.items() if not _is_int_space(s)]
@@ -745,30 +850,38 @@ class PPOAgent:
         return np.clip(a, self._low, self._high) if self.policy.kind == "box" else a
 
     # -- rollout ---------------------------------------------------------------------------
+    def _inference_heads(self) -> FusedHeads:
+        """The fused actor/critic snapshot of the current weights (rebuilt after changes)."""
+        if self._heads is None:
+            self._heads = FusedHeads(self.policy.actor, self.policy.critic)
+        return self._heads
+
     def _collect_rollout(self) -> None:
         cfg, buf, bnp = self.cfg, self.buffer, self.buffer.np
         bnp["final_values"].fill(0.0)
-        for t in range(cfg.n_steps):
-            self._store_obs(t, self._next_obs)
-            with torch.inference_mode():
-                action, logprob, value = self.policy.act(buf.obs_at(t), self.gen)
-            bnp["actions"][t] = action.numpy()
-            bnp["logprobs"][t] = logprob.numpy()
-            bnp["values"][t] = value.numpy()
+        heads = self._inference_heads()
+        with torch.inference_mode():  # the buffers are written through their NumPy views
+            for t in range(cfg.n_steps):
+                self._store_obs(t, self._next_obs)
+                action, logprob, value = self.policy.act(buf.obs_at(t), self.gen, heads=heads)
+                bnp["actions"][t] = action.numpy()
+                bnp["logprobs"][t] = logprob.numpy()
+                bnp["values"][t] = value.numpy()
 
-            self._next_obs, reward, term, trunc, info = self.venv.step(self._env_action(action))
-            bnp["rewards"][t] = reward
-            bnp["terminated"][t] = term
-            bnp["truncated"][t] = trunc
-            done = np.logical_or(term, trunc)
-            bnp["train_rewards"][t] = self._normalise_reward(reward, done) if cfg.norm_reward else reward
-            # Truncated rows: the returned obs is the next episode's first; the true final obs
-            # is in info["final_obs"] and its value bootstraps the reward (compute_gae).
-            # Terminated rows get no bootstrap.
-            if trunc.any():
-                rows = np.flatnonzero(trunc)
-                final = self.preprocess_obs(self._final_obs(info, rows))
-                with torch.inference_mode():
+                self._next_obs, reward, term, trunc, info = self.venv.step(self._env_action(action))
+                bnp["rewards"][t] = reward
+                bnp["terminated"][t] = term
+                bnp["truncated"][t] = trunc
+                if cfg.norm_reward:
+                    bnp["train_rewards"][t] = self._normalise_reward(reward, np.logical_or(term, trunc))
+                else:
+                    bnp["train_rewards"][t] = reward
+                # Truncated rows: the returned obs is the next episode's first; the true final
+                # obs is in info["final_obs"] and its value bootstraps the reward (compute_gae).
+                # Terminated rows get no bootstrap.
+                if trunc.any():
+                    rows = np.flatnonzero(trunc)
+                    final = self.preprocess_obs(self._final_obs(info, rows))
                     bnp["final_values"][t, rows] = self.policy.value(final).numpy()
         self.num_timesteps += self.batch_size
 
@@ -801,34 +914,46 @@ class PPOAgent:
 
     def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
         cfg, buf = self.cfg, self.buffer
-        b_obs = buf.flat_obs()
-        b_actions = buf.actions.reshape(self.batch_size, *buf.actions.shape[2:])
-        b_logprobs, b_values = buf.logprobs.reshape(-1), buf.values.reshape(-1)
-        b_adv, b_ret = advantages.reshape(-1), returns.reshape(-1)
-        sums: torch.Tensor | None = None
-        names: list[str] = []
-        n_mb = 0
+        n_mb, size = cfg.n_minibatches, self.minibatch_size
+        batch = {  # flattened (n_steps * n_envs, ...) views
+            "obs": buf.flat_obs(),
+            "actions": buf.actions.reshape(self.batch_size, *buf.actions.shape[2:]),
+            "logprobs": buf.logprobs.reshape(-1),
+            "values": buf.values.reshape(-1),
+            "advantages": advantages.reshape(-1),
+            "returns": returns.reshape(-1),
+        }
+        parts: list[dict[str, torch.Tensor]] = []
         for _epoch in range(cfg.n_epochs):
-            perm = torch.randperm(self.batch_size, generator=self.gen)
-            for start in range(0, self.minibatch_size * cfg.n_minibatches, self.minibatch_size):
-                mb = perm[start : start + self.minibatch_size]
-                mb_obs = {k: v[mb] for k, v in b_obs.items()} if isinstance(b_obs, dict) else b_obs[mb]
-                logprob, entropy, value = self.policy(mb_obs, b_actions[mb])
-                loss, stats = ppo_loss(logprob, b_logprobs[mb], b_adv[mb], value, b_values[mb], b_ret[mb],
-                                       entropy, cfg)
-                for p in self.params:
-                    p.grad = None
+            # One shuffle-gather per tensor per epoch; minibatches are then contiguous slices.
+            perm = torch.randperm(self.batch_size, generator=self.gen)[: n_mb * size]
+            shuffled = _index(batch, perm)
+            adv = shuffled["advantages"].view(n_mb, size)
+            if cfg.norm_adv and size > 1:
+                adv = normalize_advantages(adv)  # per minibatch, all rows at once
+            epoch_parts = []
+            for i in range(n_mb):
+                mb = _index(shuffled, slice(i * size, (i + 1) * size))
+                logprob, entropy, value = self.policy(mb["obs"], mb["actions"])
+                loss, p = ppo_loss(logprob, mb["logprobs"], adv[i], value, mb["values"], mb["returns"], entropy, cfg)
+                grad = self.flat_param.grad
+                grad.zero_()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm, foreach=True)
+                grad.mul_(torch.clamp(cfg.max_grad_norm / (grad.norm() + 1e-6), max=1.0))  # clip global norm
                 self.optimizer.step()
-                vec = torch.stack(list(stats.values()))
-                sums, names, n_mb = (vec if sums is None else sums + vec), list(stats), n_mb + 1
-            if cfg.target_kl is not None and float(stats["approx_kl"]) > cfg.target_kl:
-                break
-        assert sums is not None  # n_epochs >= 1 and n_minibatches >= 1
-        means = (sums / n_mb).tolist()
-        metrics = {f"losses/{k}": v for k, v in zip(names, means, strict=True)}
-        metrics["losses/explained_variance"] = explained_variance(b_values, b_ret)
+                epoch_parts.append(p)
+            parts += epoch_parts
+            if cfg.target_kl is not None:
+                kl = ratio_stats(torch.cat([p["logratio"] for p in epoch_parts]), cfg.clip_coef)["approx_kl"]
+                if kl > cfg.target_kl:
+                    break
+        self._heads = None  # weights changed
+        means = torch.stack([torch.stack([p["policy_loss"], p["value_loss"], p["entropy"]]) for p in parts]).mean(0)
+        metrics = {f"losses/{k}": v for k, v in zip(("policy_loss", "value_loss", "entropy"), means.tolist(),
+                                                    strict=True)}
+        stats = ratio_stats(torch.cat([p["logratio"] for p in parts]), cfg.clip_coef)
+        metrics.update({f"losses/{k}": v for k, v in stats.items()})
+        metrics["losses/explained_variance"] = explained_variance(batch["values"], batch["returns"])
         return metrics
 
     # -- public API ------------------------------------------------------------------------
@@ -844,13 +969,11 @@ class PPOAgent:
             start_steps, start_time = self.num_timesteps, time.perf_counter()
             while self.num_timesteps < total_steps:
                 if cfg.anneal_lr:
-                    lr = cfg.learning_rate * max(0.0, 1.0 - self.num_timesteps / total_steps)
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr
+                    self.optimizer.lr = cfg.learning_rate * max(0.0, 1.0 - self.num_timesteps / total_steps)
                 self._collect_rollout()
                 advantages, returns, _, rollout = self._advantages()
                 metrics = self._update(advantages, returns)
-                metrics["charts/learning_rate"] = float(self.optimizer.param_groups[0]["lr"])
+                metrics["charts/learning_rate"] = float(self.optimizer.lr)
                 if rollout is not None:
                     for term in self.venv.stack.learnable_terms:
                         for key, val in (term.update(rollout) or {}).items():
@@ -863,7 +986,7 @@ class PPOAgent:
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """Batched actions for batched venv observations (Box actions clipped to bounds)."""
         with torch.inference_mode():
-            action, _, _ = self.policy.act(self.preprocess_obs(obs), self.gen, deterministic)
+            action, _, _ = self.policy.act(self.preprocess_obs(obs), self.gen, deterministic, self._inference_heads())
         return self._env_action(action).copy()
 
     def functional(
@@ -920,6 +1043,7 @@ class PPOAgent:
         self.gen.set_state(state["torch_rng"])
         self.np_rng.bit_generator.state = state["numpy_rng"]
         self.num_timesteps = int(state["num_timesteps"])
+        self._heads = None
 
 
 def make_ppo(venv: gym.vector.VectorEnv, *, gamma: float, seed: int, params: dict[str, Any]) -> PPOAgent:

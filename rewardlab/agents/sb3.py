@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from rewardlab.agents.base import TrainCallback
 from rewardlab.errors import ConfigError
 
-__all__ = ["Sb3VecEnv", "Sb3Agent", "make_ppo", "make_a2c", "make_dqn"]
+__all__ = ["Sb3VecEnv", "ShapedEpisodeLogger", "Sb3Agent", "make_ppo", "make_a2c", "make_dqn"]
 
 # SB3's train/... keys -> rewardlab's losses/... keys (CleanRL names)
 _LOSS_KEYS = {
@@ -101,6 +101,34 @@ class Sb3VecEnv(VecEnv):
         if indices is None:
             return list(range(self.num_envs))
         return [indices] if isinstance(indices, int) else list(indices)
+
+
+class ShapedEpisodeLogger(BaseCallback):
+    """For SB3 code of your own: log the shaped env's episodes through SB3's logger.
+
+    After every rollout it records ``charts/true_return``, ``charts/shaped_return``,
+    ``charts/episode_length``, ``charts/success_rate`` and ``reward_terms/<name>`` (means over
+    the episodes that finished), so they land in TensorBoard next to SB3's own keys::
+
+        venv = rewardlab.make_vec("minihack/Room-5x5", 8, reward=[...], gamma=0.99)
+        model = PPO("MlpPolicy", Sb3VecEnv(venv), tensorboard_log="tb")
+        model.learn(50_000, callback=ShapedEpisodeLogger(venv))
+    """
+
+    def __init__(self, venv):
+        super().__init__()
+        if not hasattr(venv, "pop_episodes"):
+            raise TypeError(f"ShapedEpisodeLogger needs a ShapedVectorEnv, got {type(venv).__name__}")
+        self.venv = venv
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        from rewardlab.experiment.runner import episode_metrics
+
+        for key, value in episode_metrics(self.venv.pop_episodes()).items():
+            self.logger.record(key, value)
 
 
 class _IterationCallback(BaseCallback):

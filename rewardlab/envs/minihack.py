@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
@@ -200,7 +199,6 @@ def make_minihack(task: str, obs: tuple[str, ...] | list[str] = ("chars_crop",),
         raise InvalidArgument(f"unknown MiniHack action set {actions!r}; valid: {', '.join(ACTION_SETS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # minihack imports the deprecated pkg_resources
-        os.environ.setdefault("NLE_DEV", "0")
         import minihack  # noqa: F401  (registers MiniHack ids)
         import nle  # noqa: F401  (registers NetHack ids)
     raw_keys = ("chars", "glyphs", "blstats", "message", "inv_strs")

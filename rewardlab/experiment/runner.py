@@ -35,7 +35,7 @@ from rewardlab.experiment import keys
 from rewardlab.experiment.config import ExperimentConfig, dump_config, parse_config
 from rewardlab.experiment.evaluate import EvalResult, evaluate
 
-__all__ = ["run_experiment", "SeedResult", "RunSummary", "find_run_dir"]
+__all__ = ["run_experiment", "SeedResult", "RunSummary", "find_run_dir", "episode_metrics"]
 
 CONFIG_FILE, SUMMARY_FILE, STATUS_FILE = "config.yaml", "summary.json", "status.json"
 METRICS_FILE, FINAL_FILE, CKPT_DIR = "metrics.jsonl", "final_eval.json", "checkpoint"
@@ -133,7 +133,8 @@ class _Logger:
             self.writer.close()
 
 
-def _episode_metrics(episodes: list) -> dict[str, float]:
+def episode_metrics(episodes: list) -> dict[str, float]:
+    """Means over finished episodes: true/shaped return, length, success rate, per-term sums."""
     if not episodes:
         return {}
     out = {
@@ -218,7 +219,7 @@ class _SeedRun:
         values = dict(metrics)
         values[keys.SPS] = (step - self.last_sps_step) / max(now - self.last_sps_t, 1e-9)
         self.last_sps_t, self.last_sps_step = now, step
-        ep = _episode_metrics(self.venv.pop_episodes())
+        ep = episode_metrics(self.venv.pop_episodes())
         values.update(ep)
         if keys.TRUE_RETURN in ep:
             self.last_true_return = ep[keys.TRUE_RETURN]
