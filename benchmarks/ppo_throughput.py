@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 import rewardlab
-from rewardlab.agents.ppo import evaluate_agent, make_ppo
+from rewardlab.agents.ppo import make_ppo
+from rewardlab.experiment.evaluate import evaluate
 
 GAMMA = 0.99
 LR = 2.5e-4
@@ -78,16 +79,6 @@ def make_sb3(task: Task, seed: int) -> Any:
         n_epochs=4, gamma=GAMMA, gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5,
         policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}}, device="cpu", seed=seed, verbose=0,
     )
-
-
-class _SB3Actor:
-    """``act(obs, deterministic)`` for ``evaluate_agent``."""
-
-    def __init__(self, model: Any):
-        self.model = model
-
-    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        return self.model.predict(obs, deterministic=deterministic)[0]
 
 
 def learn_ours(agent: Any, steps: int, on_iter: Callable[[int], bool] | None = None) -> None:
@@ -143,21 +134,42 @@ def env_only_sps(task: Task, side: str, steps: int) -> float:
     return steps / (time.perf_counter() - t)
 
 
+class _EnvTimer:
+    """Wraps an env object's ``step`` to add up the time spent inside it."""
+
+    def __init__(self, env: Any):
+        self.total, self._step = 0.0, env.step
+        env.step = self  # instance attribute shadows the method
+
+    def __call__(self, actions: Any) -> Any:
+        t = time.perf_counter()
+        out = self._step(actions)
+        self.total += time.perf_counter() - t
+        return out
+
+
 def throughput(task: Task, steps: int, rounds: int) -> dict[str, Any]:
+    """Median SPS per side; ``agent_us`` = median microseconds per step spent outside env.step."""
     sps: dict[str, list[float]] = {"ours": [], "sb3": []}
+    agent_us: dict[str, list[float]] = {"ours": [], "sb3": []}
     for r in range(rounds):
         order = ["ours", "sb3"] if r % 2 == 0 else ["sb3", "ours"]
         for side in order:
             make, learn = SIDES[side]
             agent = make(task, r)
             learn(agent, 2 * 128 * N_ENVS)  # warm-up: lazy init, first allocations
+            timer = _EnvTimer(agent.venv if side == "ours" else agent.env)
             t = time.perf_counter()
             learn(agent, steps)
-            sps[side].append(steps / (time.perf_counter() - t))
-            print(f"  [{task.key}] round {r} {side}: {sps[side][-1]:.0f} SPS", flush=True)
+            elapsed = time.perf_counter() - t
+            sps[side].append(steps / elapsed)
+            agent_us[side].append((elapsed - timer.total) / steps * 1e6)
+            print(f"  [{task.key}] round {r} {side}: {sps[side][-1]:.0f} SPS, env.step {timer.total / elapsed:.0%} "
+                  f"of the time", flush=True)
     env_only = {side: env_only_sps(task, side, min(steps, 20_000)) for side in ("ours", "sb3")}
     med = {side: statistics.median(v) for side, v in sps.items()}
-    return {"sps": med, "all": sps, "ratio": med["ours"] / med["sb3"], "env_only": env_only}
+    us = {side: statistics.median(v) for side, v in agent_us.items()}
+    return {"sps": med, "all": sps, "ratio": med["ours"] / med["sb3"], "env_only": env_only, "agent_us": us}
 
 
 # -- sample efficiency ---------------------------------------------------------------------
@@ -165,8 +177,8 @@ def steps_to_target(task: Task, side: str, seed: int, budget: int, eval_every: i
     """Steps until the evaluation reaches the target (None if not within ``budget``)."""
     make, learn = SIDES[side]
     agent = make(task, seed)
-    actor = agent if side == "ours" else _SB3Actor(agent)
-    eval_env = rewardlab.make_vec(task.env_id, task.eval_envs, reward=["env"])
+    policy = agent.act if side == "ours" else (lambda obs, det: agent.predict(obs, deterministic=det)[0])
+    eval_env = rewardlab.make_vec(task.env_id, task.eval_envs)
     state: dict[str, Any] = {"next": eval_every, "hit": None, "last": float("nan")}
 
     def on_iter(n: int) -> bool:
@@ -174,9 +186,9 @@ def steps_to_target(task: Task, side: str, seed: int, budget: int, eval_every: i
             return True
         state["next"] += eval_every
         with torch.inference_mode():
-            res = evaluate_agent(actor, eval_env, task.eval_episodes, seed=10_000 + seed)
-        state["last"] = res[task.target]
-        if res[task.target] >= task.threshold:
+            res = evaluate(policy, eval_env, task.eval_episodes, seed=10_000 + seed)
+        state["last"] = value = res.mean_return if task.target == "return" else (res.success_rate or 0.0)
+        if value >= task.threshold:
             state["hit"] = n
             return False
         return True
@@ -229,11 +241,16 @@ def main() -> None:
         rows.append((task, tp, se, steps))
 
     print("\n## PPO throughput (SPS, median of rounds; ratio = ours / SB3)\n")
-    print("| env | ours SPS | SB3 SPS | ratio | env-only ours | env-only SB3 | rounds x steps |")
-    print("|---|---|---|---|---|---|---|")
+    print("| env | ours SPS | SB3 SPS | ratio | agent µs/step ours | agent µs/step SB3 | agent ratio | "
+          "env-only SPS ours / SB3 | rounds x steps |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for task, tp, _, steps in rows:
+        us = tp["agent_us"]
         print(f"| {task.env_id} | {tp['sps']['ours']:.0f} | {tp['sps']['sb3']:.0f} | {tp['ratio']:.2f}x | "
-              f"{tp['env_only']['ours']:.0f} | {tp['env_only']['sb3']:.0f} | {args.rounds} x {steps} |")
+              f"{us['ours']:.1f} | {us['sb3']:.1f} | {us['sb3'] / us['ours']:.2f}x | "
+              f"{tp['env_only']['ours']:.0f} / {tp['env_only']['sb3']:.0f} | {args.rounds} x {steps} |")
+    print("\nagent µs/step: wall time outside env.step per env step (rollout inference, buffers, GAE, "
+          "updates); env-only: random actions through each side's env stack.")
     if seeds:
         print("\n## Sample efficiency (steps until the deterministic eval reaches the target)\n")
         print("| env | target | ours: solved / median steps | SB3: solved / median steps | ours per seed | "

@@ -10,6 +10,8 @@ Reads top to bottom like CleanRL's ``ppo.py``, but every piece is importable and
 - ``ActorCritic``: encoders (MLP, small CNN for ``(C, H, W)`` grids, embedding for integer
   grids), separate actor/critic MLPs, Discrete / MultiDiscrete / Box action heads;
 - ``Rollout`` (the batch handed to reward-term hooks) and ``RolloutBuffer`` (preallocated);
+- speed pieces, found by profiling: ``FusedHeads`` (actor+critic in one op per layer for
+  rollouts), ``flatten_parameters`` + ``FlatAdam`` (one tensor for zeroing, clipping, Adam);
 - ``PPOAgent`` (``learn``/``act``/``save``/``load``/``functional``) and ``make_ppo``.
 
 Truncation is never merged into termination: a truncated step's reward gets
@@ -52,11 +54,12 @@ __all__ = [
     "normalize_advantages",
     "ratio_stats",
     "FlatAdam",
+    "flatten_parameters",
+    "FusedHeads",
     "RunningMeanStd",
     "ActorCritic",
     "PPOAgent",
     "make_ppo",
-    "evaluate_agent",
 ]
 
 
@@ -64,6 +67,7 @@ __all__ = [
 # Config
 # ======================================================================================
 
+CHECKPOINT_FILE = "ppo.pt"
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"tanh": torch.tanh, "relu": torch.relu}
 ENCODERS = ("auto", "mlp")
 
@@ -77,7 +81,7 @@ class PPOConfig:
     n_epochs: int = 4
     """passes over each rollout batch"""
     n_minibatches: int = 4
-    """minibatches per epoch (minibatch size = batch // n_minibatches)"""
+    """minibatches per epoch (size batch // n_minibatches; a remainder is left out, reshuffled each epoch)"""
     learning_rate: float = 2.5e-4
     """Adam learning rate at the start of training"""
     anneal_lr: bool = True
@@ -124,8 +128,11 @@ class PPOConfig:
     """torch intra-op threads while training (tiny nets + a sync env: 1 is fastest on 2 cores)"""
 
     def __post_init__(self) -> None:
-        self.hidden_sizes = tuple(self.hidden_sizes)
-        self.cnn_channels = tuple(self.cnn_channels)
+        # YAML gives lists; store tuples (hashable, and what asdict() round-trips through checkpoints).
+        if isinstance(self.hidden_sizes, list):
+            self.hidden_sizes = tuple(self.hidden_sizes)
+        if isinstance(self.cnn_channels, list):
+            self.cnn_channels = tuple(self.cnn_channels)
         checks: list[tuple[str, bool, str]] = [
             ("n_steps", _is_int(self.n_steps) and self.n_steps >= 1, "an integer >= 1"),
             ("n_epochs", _is_int(self.n_epochs) and self.n_epochs >= 1, "an integer >= 1"),
@@ -140,11 +147,13 @@ class PPOConfig:
             ("target_kl", self.target_kl is None or (_is_num(self.target_kl) and self.target_kl > 0),
              "None or a number > 0"),
             ("extra_advantage_coef", _is_num(self.extra_advantage_coef), "a finite number"),
-            ("hidden_sizes", all(_is_int(h) and h >= 1 for h in self.hidden_sizes), "integers >= 1"),
-            ("activation", self.activation in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}"),
-            ("encoder", self.encoder in ENCODERS, f"one of {', '.join(ENCODERS)}"),
-            ("cnn_channels", len(self.cnn_channels) >= 1 and all(_is_int(c) and c >= 1 for c in self.cnn_channels),
-             "a non-empty list of integers >= 1"),
+            ("hidden_sizes", isinstance(self.hidden_sizes, tuple)
+             and all(_is_int(h) and h >= 1 for h in self.hidden_sizes), "a list of integers >= 1"),
+            ("activation", isinstance(self.activation, str) and self.activation in ACTIVATIONS,
+             f"one of {', '.join(ACTIVATIONS)}"),
+            ("encoder", isinstance(self.encoder, str) and self.encoder in ENCODERS, f"one of {', '.join(ENCODERS)}"),
+            ("cnn_channels", isinstance(self.cnn_channels, tuple) and len(self.cnn_channels) >= 1
+             and all(_is_int(c) and c >= 1 for c in self.cnn_channels), "a non-empty list of integers >= 1"),
             ("cnn_features", _is_int(self.cnn_features) and self.cnn_features >= 1, "an integer >= 1"),
             ("embed_dim", _is_int(self.embed_dim) and self.embed_dim >= 1, "an integer >= 1"),
             # A non-positive clip would map every normalised value to 0 (or flip its sign).
@@ -245,7 +254,7 @@ def ppo_loss(
         v_clipped = old_value + torch.clamp(new_value - old_value, -cfg.clip_coef, cfg.clip_coef)
         v_loss = 0.5 * torch.max((new_value - returns) ** 2, (v_clipped - returns) ** 2).mean()
     else:
-        v_loss = 0.5 * ((new_value - returns) ** 2).mean()
+        v_loss = 0.5 * F.mse_loss(new_value, returns)
     ent = entropy.mean()
     loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
     parts = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "entropy": ent.detach(),
@@ -472,7 +481,10 @@ class ActorCritic(nn.Module):
     # -- shared pieces -------------------------------------------------------------------
     def features(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         if not isinstance(obs, dict):
-            return self.encoders["k0"](obs)
+            encoder = self.encoders["k0"]
+            if isinstance(encoder, FlattenEncoder) and obs.dim() == 2 and obs.is_floating_point():
+                return obs  # already flat: skip a module call per rollout step
+            return encoder(obs)
         return torch.cat([self.encoders[f"k{i}"](obs[k]) for i, k in enumerate(self.keys)], 1)
 
     def _split_logits(self, logits: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -516,50 +528,56 @@ class ActorCritic(nn.Module):
         return logprob, entropy, value
 
     # -- rollout path --------------------------------------------------------------------
+    def draw_noise(self, shape: tuple[int, ...], gen: torch.Generator | None) -> torch.Tensor:
+        """Sampling noise for ``shape + (actor output width,)``: Gumbel(0, 1) for categorical
+        heads (``argmax(logits + g)`` samples the softmax), N(0, 1) for Gaussian heads.
+        A rollout draws all of it in one call instead of a few ops per step."""
+        size = (*shape, self.actor.out.out_features)
+        if self.kind == "box":
+            return torch.randn(size, generator=gen)
+        return torch.empty(size).exponential_(generator=gen).log_().neg_()
+
     def act(
         self,
         obs: torch.Tensor | dict[str, torch.Tensor],
         gen: torch.Generator | None,
         deterministic: bool = False,
         heads: FusedHeads | None = None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample ``(action, logprob, value)`` without building distribution objects.
 
-        Categorical sampling uses the Gumbel-max trick, ``argmax(logits - log E)`` with
-        ``E ~ Exp(1)``; Gaussian sampling ``mean + std·N(0, 1)``; both from ``gen``.
+        Categorical heads sample with the Gumbel-max trick, Gaussian heads as
+        ``mean + std·N(0, 1)``; ``noise`` (from ``draw_noise``) or fresh draws from ``gen``.
         ``heads`` (a current ``FusedHeads`` snapshot) evaluates actor and critic together.
         """
         f = self.features(obs)
-        if heads is None:
-            out, value = self.actor(f), self.critic(f).squeeze(-1)
-        else:
-            out, value = heads(f)
+        out, value = (self.actor(f), self.critic(f).squeeze(-1)) if heads is None else heads(f)
+        if not deterministic and noise is None:
+            noise = self.draw_noise((out.shape[0],), gen)
         if self.kind == "box":
             std = self.log_std.exp()
             if deterministic:
                 action = out
                 logprob = (-self.log_std - 0.5 * math.log(2 * math.pi)).sum().expand(out.shape[0])
             else:
-                noise = torch.randn(out.shape, generator=gen)
                 action = out + std * noise
                 logprob = (-0.5 * noise.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
             return action, logprob, value
         if self.kind == "discrete":
             logp = out.log_softmax(-1)
-            noisy = logp if deterministic else logp - torch.empty_like(logp).exponential_(generator=gen).log_()
-            action = noisy.argmax(-1, keepdim=True)
+            action = (logp if deterministic else logp + noise).argmax(-1, keepdim=True)
             return action.squeeze(1), logp.gather(1, action).squeeze(1), value
         parts = self._split_logits(out)
+        noises = None if deterministic else self._split_logits(noise)
         if isinstance(parts, torch.Tensor):
             logp = parts.log_softmax(-1)
-            noisy = logp if deterministic else logp - torch.empty_like(logp).exponential_(generator=gen).log_()
-            action = noisy.argmax(-1)
+            action = (logp if deterministic else logp + noises).argmax(-1)
             return action, logp.gather(2, action.unsqueeze(2)).squeeze(2).sum(1), value
         acts, logprob = [], torch.zeros_like(value)
-        for lg in parts:
+        for i, lg in enumerate(parts):
             logp = lg.log_softmax(-1)
-            noisy = logp if deterministic else logp - torch.empty_like(logp).exponential_(generator=gen).log_()
-            a = noisy.argmax(-1)
+            a = (logp if deterministic else logp + noises[i]).argmax(-1)
             acts.append(a)
             logprob = logprob + logp.gather(1, a.unsqueeze(1)).squeeze(1)
         return torch.stack(acts, 1), logprob, value
@@ -664,6 +682,19 @@ def _index(x: Any, idx: Any) -> Any:
     return {k: _index(v, idx) for k, v in x.items()} if isinstance(x, dict) else x[idx]
 
 
+def _clone(x: Any) -> Any:
+    return {k: _clone(v) for k, v in x.items()} if isinstance(x, dict) else x.clone()
+
+
+def _gather_into(out: Any, src: Any, rows: torch.Tensor) -> None:
+    """``out[:] = src[rows]`` through (nested) dicts of tensors, without allocating."""
+    if isinstance(src, dict):
+        for k in src:
+            _gather_into(out[k], src[k], rows)
+    else:
+        torch.index_select(src, 0, rows, out=out)
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     v = a.view()
     v.flags.writeable = False
@@ -709,7 +740,7 @@ def flatten_parameters(params: list[nn.Parameter]) -> nn.Parameter:
 
 class FlatAdam:
     """Adam on one flat parameter: the same update as ``torch.optim.Adam`` (eps outside
-    the square root, bias-corrected), in six in-place tensor ops.
+    the square root, bias-corrected), in a few in-place tensor ops.
 
     ``torch.optim.Adam.step`` spends ~100 µs of Python bookkeeping per call, more than the
     arithmetic of a 10k-parameter network; PPO calls it n_epochs * n_minibatches times per
@@ -720,6 +751,7 @@ class FlatAdam:
         self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
         self.exp_avg = torch.zeros_like(param, requires_grad=False)
         self.exp_avg_sq = torch.zeros_like(param, requires_grad=False)
+        self._denom = torch.zeros_like(param, requires_grad=False)  # scratch: no allocation per step
         self.steps = 0
 
     def step(self) -> None:
@@ -729,7 +761,11 @@ class FlatAdam:
         with torch.no_grad():
             self.exp_avg.lerp_(grad, 1 - b1)
             self.exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-            denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - b2**self.steps)).add_(self.eps)
+            # + 1e-30 inside the root (changes nothing next to eps): torch.sqrt of exact zeros,
+            # i.e. weights of inputs that are always 0 such as absent one-hot classes, takes
+            # a ~20x slower path on x86 CPUs.
+            denom = torch.add(self.exp_avg_sq, 1e-30, out=self._denom).sqrt_()
+            denom.div_(math.sqrt(1 - b2**self.steps)).add_(self.eps)
             self.param.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - b1**self.steps))
 
     def state_dict(self) -> dict[str, Any]:
@@ -781,6 +817,7 @@ class PPOAgent:
         self.flat_param = flatten_parameters(list(self.policy.parameters()))
         self.optimizer = FlatAdam(self.flat_param, lr=cfg.learning_rate, eps=1e-5)
         self._heads: FusedHeads | None = None  # inference snapshot of the current weights
+        self._shuffled: dict[str, Any] | None = None  # per-epoch shuffled copy of the batch
         self.buffer = RolloutBuffer(cfg.n_steps, self.num_envs, self.obs_space, self.policy, cfg.norm_obs)
 
         self.float_keys = [k for k, s in self.buffer.spaces.items() if not _is_int_space(s)]
@@ -861,9 +898,10 @@ class PPOAgent:
         bnp["final_values"].fill(0.0)
         heads = self._inference_heads()
         with torch.inference_mode():  # the buffers are written through their NumPy views
+            noise = self.policy.draw_noise((cfg.n_steps, self.num_envs), self.gen)
             for t in range(cfg.n_steps):
                 self._store_obs(t, self._next_obs)
-                action, logprob, value = self.policy.act(buf.obs_at(t), self.gen, heads=heads)
+                action, logprob, value = self.policy.act(buf.obs_at(t), self.gen, heads=heads, noise=noise[t])
                 bnp["actions"][t] = action.numpy()
                 bnp["logprobs"][t] = logprob.numpy()
                 bnp["values"][t] = value.numpy()
@@ -886,7 +924,8 @@ class PPOAgent:
         self.num_timesteps += self.batch_size
 
     # -- update ----------------------------------------------------------------------------
-    def _advantages(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Rollout | None]:
+    def _advantages(self) -> tuple[torch.Tensor, torch.Tensor, Rollout | None]:
+        """GAE (+ terms' extra advantages) of the rollout in the buffer, and its ``Rollout``."""
         buf = self.buffer
         with torch.inference_mode():
             last_value = self.policy.value(self.preprocess_obs(self._next_obs))
@@ -910,7 +949,7 @@ class PPOAgent:
                 extra += e
             advantages += self.cfg.extra_advantage_coef * torch.from_numpy(extra)
             rollout = buf.rollout(advantages, returns)
-        return advantages, returns, last_value, rollout
+        return advantages, returns, rollout
 
     def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
         cfg, buf = self.cfg, self.buffer
@@ -923,11 +962,15 @@ class PPOAgent:
             "advantages": advantages.reshape(-1),
             "returns": returns.reshape(-1),
         }
+        if self._shuffled is None:  # reused every epoch: large fresh allocations page-fault each time
+            self._shuffled = _index(batch, slice(0, n_mb * size))
+            self._shuffled = {k: _clone(v) for k, v in self._shuffled.items()}
+        shuffled = self._shuffled
         parts: list[dict[str, torch.Tensor]] = []
         for _epoch in range(cfg.n_epochs):
             # One shuffle-gather per tensor per epoch; minibatches are then contiguous slices.
             perm = torch.randperm(self.batch_size, generator=self.gen)[: n_mb * size]
-            shuffled = _index(batch, perm)
+            _gather_into(shuffled, batch, perm)
             adv = shuffled["advantages"].view(n_mb, size)
             if cfg.norm_adv and size > 1:
                 adv = normalize_advantages(adv)  # per minibatch, all rows at once
@@ -971,7 +1014,7 @@ class PPOAgent:
                 if cfg.anneal_lr:
                     self.optimizer.lr = cfg.learning_rate * max(0.0, 1.0 - self.num_timesteps / total_steps)
                 self._collect_rollout()
-                advantages, returns, _, rollout = self._advantages()
+                advantages, returns, rollout = self._advantages()
                 metrics = self._update(advantages, returns)
                 metrics["charts/learning_rate"] = float(self.optimizer.lr)
                 if rollout is not None:
@@ -985,7 +1028,7 @@ class PPOAgent:
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """Batched actions for batched venv observations (Box actions clipped to bounds)."""
-        with torch.inference_mode():
+        with _torch_threads(self.cfg.torch_threads), torch.inference_mode():
             action, _, _ = self.policy.act(self.preprocess_obs(obs), self.gen, deterministic, self._inference_heads())
         return self._env_action(action).copy()
 
@@ -1025,15 +1068,21 @@ class PPOAgent:
         }
 
     def save(self, path: Path | str) -> None:
-        """Weights, optimiser, normalisers, RNG states and step count in one file."""
+        """Weights, optimiser, normalisers, RNG states and step count into the directory
+        ``path`` (created if missing; the runner adds its own files next to ours)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), path)
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state_dict(), path / CHECKPOINT_FILE)
 
     def load(self, path: Path | str) -> None:
-        state = torch.load(Path(path), weights_only=True)
-        if state["config"] != dataclasses.asdict(self.cfg):
-            diff = sorted(k for k, v in state["config"].items() if dataclasses.asdict(self.cfg).get(k) != v)
+        """Restore a ``save(path)`` checkpoint; the next ``learn`` continues from its step."""
+        file = Path(path) / CHECKPOINT_FILE
+        if not file.is_file():
+            raise InvalidArgument(f"{path} is not a PPO checkpoint directory (no {CHECKPOINT_FILE})")
+        state = torch.load(file, weights_only=True)
+        ours = dataclasses.asdict(self.cfg)
+        diff = sorted(k for k, v in state["config"].items() if k != "torch_threads" and ours.get(k) != v)
+        if diff:
             raise InvalidArgument(f"checkpoint {path} was saved with a different PPO config (fields: {diff})")
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -1062,34 +1111,6 @@ def make_ppo(venv: gym.vector.VectorEnv, *, gamma: float, seed: int, params: dic
         raise ConfigError(f"unknown PPO parameter(s) {unknown}; valid: {', '.join(valid)}")
     try:
         cfg = PPOConfig(**params)
-    except TypeError as e:  # e.g. a list where a number is expected, caught by a comparison
+    except TypeError as e:  # a value of a type no check anticipated
         raise ConfigError(f"invalid PPO parameters: {e}") from e
     return PPOAgent(venv, cfg, gamma=gamma, seed=seed)
-
-
-def evaluate_agent(agent: Any, venv: gym.vector.VectorEnv, n_episodes: int, *, seed: int = 0) -> dict[str, float]:
-    """Mean true return, success rate and length of ``n_episodes`` deterministic episodes.
-
-    ``venv`` is a ``ShapedVectorEnv`` (its episode records hold the true return), reset with
-    ``seed``; each of its envs contributes ``n_episodes / num_envs`` episodes (taking the first
-    ``n`` to finish would favour short episodes). ``agent`` needs ``act(obs, deterministic)``.
-    """
-    quota, rest = divmod(n_episodes, venv.num_envs)
-    if n_episodes < 1 or rest:
-        raise InvalidArgument(f"n_episodes = {n_episodes} is invalid; allowed: a positive multiple of the "
-                              f"number of eval envs ({venv.num_envs})")
-    obs, _ = venv.reset(seed=seed)
-    venv.pop_episodes()
-    per_env: list[list[Any]] = [[] for _ in range(venv.num_envs)]
-    while min(len(r) for r in per_env) < quota:
-        obs, *_ = venv.step(agent.act(obs, deterministic=True))
-        for rec in venv.pop_episodes():
-            if len(per_env[rec.env_id]) < quota:
-                per_env[rec.env_id].append(rec)
-    records = [r for env_records in per_env for r in env_records]
-    succ = [r.success for r in records if r.success is not None]
-    return {
-        "return": float(np.mean([r.true_return for r in records])),
-        "success": float(np.mean(succ)) if succ else float("nan"),
-        "length": float(np.mean([r.length for r in records])),
-    }

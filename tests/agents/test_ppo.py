@@ -15,17 +15,20 @@ from gymnasium.vector import AutoresetMode
 import rewardlab
 from rewardlab.agents import AGENTS
 from rewardlab.agents.ppo import (
+    FlatAdam,
+    FusedHeads,
     PPOAgent,
     PPOConfig,
     Rollout,
     compute_gae,
-    evaluate_agent,
+    flatten_parameters,
     make_ppo,
 )
 from rewardlab.core.stack import RewardStack
 from rewardlab.core.terms import Term
 from rewardlab.core.wrappers import ShapedVectorEnv
 from rewardlab.errors import ConfigError, InvalidArgument
+from rewardlab.experiment.evaluate import evaluate
 from rewardlab.shaping.basic import EnvReward
 
 SMALL = {"n_steps": 16, "n_minibatches": 2, "n_epochs": 2}
@@ -159,12 +162,12 @@ def test_save_load_continues_with_identical_losses(tmp_path):
     params = {**SMALL, "norm_obs": True, "norm_reward": True}
     a = make_ppo(cartpole(), gamma=0.99, seed=1, params=params)
     a.learn(64, Recorder())
-    a.save(tmp_path / "ckpt" / "agent.pt")
+    a.save(tmp_path / "ckpt")
     rec_a = Recorder()
     a.learn(160, rec_a)
 
     b = make_ppo(cartpole(), gamma=0.99, seed=99, params=params)  # seed is overwritten by load
-    b.load(tmp_path / "ckpt" / "agent.pt")
+    b.load(tmp_path / "ckpt")
     assert b.num_timesteps == 64
     rec_b = Recorder()
     b.learn(160, rec_b)
@@ -176,10 +179,12 @@ def test_save_load_continues_with_identical_losses(tmp_path):
 
 def test_load_refuses_a_different_config(tmp_path):
     a = make_ppo(cartpole(), gamma=0.99, seed=1, params=SMALL)
-    a.save(tmp_path / "a.pt")
+    a.save(tmp_path / "a")
     b = make_ppo(cartpole(), gamma=0.99, seed=1, params={**SMALL, "ent_coef": 0.0})
     with pytest.raises(InvalidArgument, match="ent_coef"):
-        b.load(tmp_path / "a.pt")
+        b.load(tmp_path / "a")
+    with pytest.raises(InvalidArgument, match="not a PPO checkpoint"):
+        b.load(tmp_path / "missing")
 
 
 def test_callback_false_stops_and_metrics_keys():
@@ -195,9 +200,30 @@ def test_callback_false_stops_and_metrics_keys():
     assert rec.metrics[1]["charts/learning_rate"] == pytest.approx(2.5e-4 * (1 - 32 / 10_000))
 
 
+def test_flat_adam_matches_torch_adam_on_flattened_parameters():
+    nets = [torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)) for _ in range(2)]
+    with torch.no_grad():
+        nets[0][0].weight[:, 0] = 0.0  # an always-zero input: zero second moments (the sqrt fast path)
+    nets[1].load_state_dict(nets[0].state_dict())
+    ref = torch.optim.Adam(nets[0].parameters(), lr=1e-2, eps=1e-5)
+    flat = flatten_parameters(list(nets[1].parameters()))
+    ours = FlatAdam(flat, lr=1e-2, eps=1e-5)
+    x = torch.randn(32, 5, generator=torch.Generator().manual_seed(0))
+    x[:, 0] = 0.0
+    for _ in range(5):
+        ref.zero_grad()
+        nets[0](x).pow(2).mean().backward()
+        ref.step()
+        flat.grad.zero_()
+        nets[1](x).pow(2).mean().backward()
+        ours.step()
+    for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+
+
 # -- reward-research hooks -----------------------------------------------------------------
 class LearnableTerm(Term):
-    """Reward = w·(obs[0] of the next state); ``update`` records the rollouts it gets."""
+    """Reward = w (a constant per step); ``update`` records the rollouts it gets and raises w."""
 
     name = "learnable"
 
@@ -377,6 +403,18 @@ def test_dict_grid_observations_with_each_action_space(space):
     assert np.array_equal(agent.act(obs), agent.act(obs))  # deterministic mode
 
 
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,), np.float32)])
+def test_fused_inference_heads_match_the_separate_networks(space):
+    agent = make_ppo(shaped([lambda: GridEnv(space)] * 3), gamma=0.9, seed=0, params=SMALL)
+    obs = agent.preprocess_obs(agent.venv.reset(seed=0)[0])
+    heads = FusedHeads(agent.policy.actor, agent.policy.critic)
+    with torch.no_grad():
+        f = agent.policy.features(obs)
+        out, value = heads(f)
+        torch.testing.assert_close(out, agent.policy.actor(f))
+        torch.testing.assert_close(value, agent.policy.critic(f).squeeze(-1))
+
+
 def test_mlp_encoder_flattens_grids():
     venv = shaped([lambda: GridEnv(gym.spaces.Discrete(3))])
     agent = make_ppo(venv, gamma=0.9, seed=0, params={**SMALL, "encoder": "mlp"})
@@ -404,7 +442,8 @@ def test_reward_normalisation_applies_after_shaping_and_not_to_rollout_rewards()
     ("encoder", "transformer", "auto, mlp"),
     ("target_kl", -0.1, "None or a number > 0"),
     ("norm_obs", "yes", "true or false"),
-    ("hidden_sizes", (64, 0), "integers >= 1"),
+    ("hidden_sizes", (64, 0), "a list of integers >= 1"),
+    ("hidden_sizes", 64, "a list of integers >= 1"),
 ])
 def test_bad_config_values_name_field_value_and_range(field, value, allowed):
     with pytest.raises(InvalidArgument, match=rf"PPOConfig\.{field} = .*{allowed}"):
@@ -439,16 +478,40 @@ def test_unsupported_spaces_are_refused():
 
 
 # -- learning (slow) -----------------------------------------------------------------------
+def eval_metrics(agent: PPOAgent, eval_env: Any, n_episodes: int) -> dict[str, float]:
+    res = evaluate(agent.act, eval_env, n_episodes, seed=123)
+    return {"return": res.mean_return, "success": res.success_rate or 0.0, "length": float(np.mean(res.lengths))}
+
+
+class EvalUntil:
+    """Evaluates every ``every`` steps and stops training once ``metric >= target``."""
+
+    def __init__(self, agent: PPOAgent, eval_env: Any, n_episodes: int, metric: str, target: float, every: int):
+        self.agent, self.eval_env, self.n_episodes = agent, eval_env, n_episodes
+        self.metric, self.target, self.every = metric, target, every
+        self.next, self.history = every, []
+
+    def on_iteration(self, num_timesteps: int, metrics: dict[str, float]) -> bool:
+        if num_timesteps < self.next:
+            return True
+        self.next += self.every
+        value = eval_metrics(self.agent, self.eval_env, self.n_episodes)[self.metric]
+        self.history.append((num_timesteps, value))
+        return value < self.target
+
+
 @pytest.mark.slow
 def test_solves_cartpole():
     venv = rewardlab.make_vec("CartPole-v1", 8, reward=["env"])
     agent = make_ppo(venv, gamma=0.99, seed=0, params={})
-    eval_env = rewardlab.make_vec("CartPole-v1", 10, reward=["env"])
-    before = evaluate_agent(agent, eval_env, 10, seed=123)["return"]
+    eval_env = rewardlab.make_vec("CartPole-v1", 10)
+    before = eval_metrics(agent, eval_env, 10)["return"]
     start = time.perf_counter()
-    agent.learn(200_000, Recorder())
-    after = evaluate_agent(agent, eval_env, 10, seed=123)["return"]
-    print(f"CartPole: eval return {before:.1f} -> {after:.1f} in {time.perf_counter() - start:.0f}s")
+    cb = EvalUntil(agent, eval_env, 10, "return", 475.0, every=8192)
+    agent.learn(300_000, cb)
+    after = eval_metrics(agent, eval_env, 10)["return"]
+    print(f"CartPole: eval return {before:.1f} -> {after:.1f} after {agent.num_timesteps} steps "
+          f"in {time.perf_counter() - start:.0f}s; evals {cb.history}")
     assert before < 100
     assert after >= 475
 
@@ -457,14 +520,16 @@ def test_solves_cartpole():
 def test_solves_minihack_room_5x5():
     pytest.importorskip("minihack")
     venv = rewardlab.make_vec("minihack/Room-5x5", 8, reward=["env"])
-    agent = make_ppo(venv, gamma=0.99, seed=0, params={})
-    eval_env = rewardlab.make_vec("minihack/Room-5x5", 10, reward=["env"])
-    before = evaluate_agent(agent, eval_env, 50, seed=123)
+    agent = make_ppo(venv, gamma=0.99, seed=0, params={})  # encoder "auto": CNN on the one-hot crop
+    eval_env = rewardlab.make_vec("minihack/Room-5x5", 10)
+    before = eval_metrics(agent, eval_env, 50)
     start = time.perf_counter()
-    agent.learn(150_000, Recorder())
-    after = evaluate_agent(agent, eval_env, 50, seed=123)
+    cb = EvalUntil(agent, eval_env, 50, "success", 0.8, every=8192)
+    agent.learn(100_000, cb)
+    after = eval_metrics(agent, eval_env, 50)
     print(f"Room-5x5: success {before['success']:.2f} -> {after['success']:.2f}, "
-          f"length {before['length']:.1f} -> {after['length']:.1f} in {time.perf_counter() - start:.0f}s")
+          f"length {before['length']:.1f} -> {after['length']:.1f} after {agent.num_timesteps} steps "
+          f"in {time.perf_counter() - start:.0f}s; evals {cb.history}")
     assert before["success"] < 0.5
     assert after["success"] >= 0.8
     assert after["length"] < before["length"]
