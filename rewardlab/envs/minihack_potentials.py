@@ -48,9 +48,9 @@ def stairs_distance(cap: float = 20.0) -> Callable:
 
 
 def keyroom_progress(cap: float = 20.0) -> Callable:
-    """Staged Φ for KeyRoom: stage (0 no key, 1 key held, 2 door open) minus distance to the
-    stage's target (key '(', closed door '+', stairs '>') / cap. Each stage outweighs any
-    distance, so Φ rises with progress.
+    """Staged Φ for KeyRoom: stage (0 no key, 1 key held, 2 door open) minus 2, minus the
+    distance to the stage's target (key '(', closed door '+', stairs '>') / cap. Each stage outweighs
+    any distance, so Φ rises with progress, from about −3 to 0 next to the stairs.
     """
     if cap <= 0:
         raise InvalidArgument(f"cap must be > 0, got {cap}")
@@ -72,6 +72,8 @@ def keyroom_progress(cap: float = 20.0) -> Callable:
             rows = stage == s
             if rows.any():
                 dist[rows] = _distance_to(chars[rows], pos[rows], ch, cap)
-        return stage - dist / cap
+        # Shifted so Φ ≤ 0 and Φ ≈ 0 next to the stairs: Φ(terminal) = 0 then costs almost
+        # nothing on the success step (an unshifted Φ = 2 there would be a −2 cliff).
+        return stage - 2.0 - dist / cap
 
     return phi

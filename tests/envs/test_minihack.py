@@ -311,7 +311,7 @@ def test_keyroom_progress_is_finite_and_staged(make):
     for seed in range(4):  # at reset no key is held: stage 0, whether or not the door is in view
         _, info = env.reset(seed=seed)
         value = float(phi(None, batch(info))[0])
-        assert -1.0 <= value < 0.0
+        assert -3.0 <= value < -2.0
     rng = np.random.default_rng(0)
     for _ in range(60):
         *_, terminated, truncated, info = env.step(int(rng.integers(0, env.action_space.n)))
@@ -331,12 +331,12 @@ def test_keyroom_progress_stages_on_hand_made_maps():
         return float(phi(None, info)[0])
 
     no_key, key = "a - a short sword", "a - a short sword\ng - a key named The Master Key of Thievery"
-    assert value([((3, 0), "(")], no_key) == pytest.approx(0 - 0.3)                     # go to the key
-    assert value([((3, 0), "("), ((5, 2), "+")], no_key) == pytest.approx(0 - 0.3)      # door seen, still no key
-    assert value([((6, 1), "+")], key) == pytest.approx(1 - 0.6)                        # go to the door
-    assert value([], key) == pytest.approx(1 - 1.0)                                     # door not found yet
-    assert value([((8, 4), ">")], key) == pytest.approx(2 - 0.8)                        # door open: the stairs
-    assert value([((8, 4), ">"), ((6, 1), "+")], key) == pytest.approx(1 - 0.6)         # stairs seen, door shut
+    assert value([((3, 0), "(")], no_key) == pytest.approx(-2 - 0.3)                    # go to the key
+    assert value([((3, 0), "("), ((5, 2), "+")], no_key) == pytest.approx(-2 - 0.3)     # door seen, still no key
+    assert value([((6, 1), "+")], key) == pytest.approx(-1 - 0.6)                       # go to the door
+    assert value([], key) == pytest.approx(-1 - 1.0)                                    # door not found yet
+    assert value([((8, 4), ">")], key) == pytest.approx(0 - 0.8)                        # door open: the stairs
+    assert value([((8, 4), ">"), ((6, 1), "+")], key) == pytest.approx(-1 - 0.6)        # stairs seen, door shut
 
 
 # -- a solved episode ---------------------------------------------------------------------------
