@@ -1,4 +1,4 @@
-"""``rewardlab run|check|list|plot``: the command line.
+"""``rewardlab run|check|list|plot|summary``: the command line.
 
 Bad input (a malformed file, an unknown name, a bad value, a directory that is not a run)
 prints one clear message and exits with status 2.
@@ -110,6 +110,22 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from rewardlab.experiment.summary import summarize_run
+
+    rows = [summarize_run(Path(p), args.late) for p in args.runs]
+    table = Table(title=f"final evaluation and last {args.late:.0%} of training (mean ± std over seeds)")
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[str(r.get(c, "-")) for c in columns])
+    Console(width=max(120, 24 * len(columns))).print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rewardlab", description="Reward design for reinforcement learning.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -136,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("runs", nargs="+", help="run directories (or seed_* directories)")
     pl.add_argument("--out", default="learning_curve.png", help="output PNG (default: learning_curve.png)")
     pl.set_defaults(func=_cmd_plot)
+
+    sm = sub.add_parser("summary", help="compare run directories: final eval and late-training statistics")
+    sm.add_argument("runs", nargs="+", help="run directories")
+    sm.add_argument("--late", type=float, default=0.1, help="fraction of the last training iterations to average")
+    sm.set_defaults(func=_cmd_summary)
     return p
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from rewardlab.errors import RunDirError
 from rewardlab.experiment import keys
 
-__all__ = ["plot_runs"]
+__all__ = ["plot_runs", "seed_dirs"]
 
 
-def _seed_dirs(path: Path) -> list[Path]:
+def seed_dirs(path: Path) -> list[Path]:
+    """The seed directories of a run (or the directory itself if it is one)."""
     path = Path(path)
     if (path / "metrics.jsonl").is_file():
         return [path]
@@ -32,7 +33,7 @@ def plot_runs(paths: list[Path], out: Path) -> Path:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     k = 0
     for run in paths:
-        for seed_dir in _seed_dirs(run):
+        for seed_dir in seed_dirs(run):
             rows = [json.loads(line) for line in (seed_dir / "metrics.jsonl").read_text().splitlines() if line]
             label = f"{Path(run).name}/{seed_dir.name}" if seed_dir != Path(run) else Path(run).name
             c = colors[k % len(colors)]

@@ -114,3 +114,16 @@ def test_killed_run_resumes_to_the_same_total_without_losing_metrics(tmp_path):
     # every iteration logged exactly once, in order, from the first to the last
     assert steps == list(range(256, total + 1, 256))
     assert [r["step"] for r in rows if r["kind"] == "eval"] == list(range(1024, total + 1, 1024))
+
+
+def test_summary_compares_runs(tmp_path, capsys):
+    cfg = parse_config({**BASE, "train": {"total_steps": 256, "seeds": [0, 1]}})
+    run = run_experiment(cfg, out=tmp_path).run_dir
+    from rewardlab.experiment.summary import summarize_run
+
+    s = summarize_run(run, late_fraction=1.0)
+    assert s["seeds"] == 2 and s["steps"] == [256, 256]
+    finals = [json.loads((run / f"seed_{i}" / "final_eval.json").read_text())["true_return_mean"] for i in (0, 1)]
+    assert s["final_true_return"] == f"{np.mean(finals):.3f} ± {np.std(finals):.3f}"
+    assert main(["summary", str(run)]) == 0
+    assert "final_true_return" in capsys.readouterr().out
