@@ -246,7 +246,7 @@ class ShapedVectorEnv(VectorWrapper):
             self.stack.observe_reset(obs, info, started)
         self._stats.add(ids, env_r[ids], total[ids], {n: v[ids] for n, v in parts.items()})
 
-        info = dict(info)
+        env_info, info = info, dict(info)
         info["reward_terms"] = parts
         info["reward_env"] = env_r
         ended = np.flatnonzero(done & active)
@@ -254,8 +254,9 @@ class ShapedVectorEnv(VectorWrapper):
             info["episode_stats"] = self._stats.finish(ended, _success_of(t_info, ended), trunc[ended])
             info["_episode_stats"] = done & active
             if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                # The ended rows of the env's info are already the next episodes' reset info.
                 self.stack.reset(ended)
-                self.stack.observe_reset(obs, info, ended)
+                self.stack.observe_reset(obs, env_info, ended)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._reset_next = done & active
         self._prev_obs = _copy_batch(obs) if self._copy_obs else obs

@@ -91,45 +91,60 @@ class PotentialShaping(Term):
         self.gamma, self.scale = float(gamma), float(scale)
         self._cache = np.zeros(0, np.float32)
         self._valid = np.zeros(0, bool)
+        self._all_valid = False
 
     def bind(self, num_envs: int) -> None:
         self._cache = np.zeros(num_envs, np.float32)
         self._valid = np.zeros(num_envs, bool)
+        self._all_valid = False
 
     def _phi(self, obs: Any, info: dict | None, n: int) -> np.ndarray:
         value = np.asarray(self.phi(obs, info), np.float32).reshape(-1)
-        if value.shape != (n,) or not np.isfinite(value).all():
-            raise TermOutputError(
-                f"potential {self.potential_name!r} must return {n} finite values, got {value!r}"
-            )
-        return value * self.scale
+        if value.shape != (n,):
+            raise TermOutputError(f"potential {self.potential_name!r} must return {n} values, got shape {value.shape}")
+        # Finiteness: a non-finite Φ makes this term's output non-finite, and the stack's
+        # per-step check then names this term.
+        return value * self.scale if self.scale != 1.0 else value
 
     def reset(self, env_ids: np.ndarray) -> None:
         if len(self._valid):
             self._valid[env_ids] = False
+            self._all_valid = False
 
     def observe_reset(self, obs: Any, info: dict, env_ids: np.ndarray) -> None:
         if len(env_ids) == 0:
             return
         if len(self._cache) <= int(np.max(env_ids)):
             self.bind(int(np.max(env_ids)) + 1)
-        self._cache[env_ids] = self._phi(batch_index(obs, env_ids), select_info(info, env_ids), len(env_ids))
+        phi0 = self._phi(batch_index(obs, env_ids), select_info(info, env_ids), len(env_ids))
+        if not np.isfinite(phi0).all():  # cached, so it would surface only a step later
+            raise TermOutputError(f"potential {self.potential_name!r} must return finite values, got {phi0!r}")
+        self._cache[env_ids] = phi0
         self._valid[env_ids] = True
+        self._all_valid = bool(self._valid.all())
 
     def __call__(self, t: Transition) -> np.ndarray:
         ids = t.env_ids
-        if len(self._cache) < t.num_envs or len(self._cache) <= int(np.max(ids)):
+        # The common case — every env of the bound batch, in order — uses slices, not gathers:
+        # this term runs every step, right after the env has flushed the CPU caches.
+        full = len(ids) == len(self._cache) and ids[0] == 0 and ids[-1] == len(ids) - 1
+        if not full and (len(self._cache) < t.num_envs or len(self._cache) <= int(np.max(ids))):
             self.bind(max(t.num_envs, int(np.max(ids)) + 1))
-        phi_s = self._cache[ids]
-        missing = ~self._valid[ids]
-        if missing.any():
-            # No reset was observed for these envs (direct use): Φ(s) from the obs alone.
-            rows = np.flatnonzero(missing)
-            phi_s = phi_s.copy()
-            phi_s[rows] = self._phi(batch_index(t.obs, rows), None, len(rows))
+        phi_s = self._cache.copy() if full else self._cache[ids]
+        if not self._all_valid:
+            missing = ~self._valid[ids]
+            if missing.any():
+                # No reset was observed for these envs (direct use): Φ(s) from the obs alone.
+                rows = np.flatnonzero(missing)
+                phi_s[rows] = self._phi(batch_index(t.obs, rows), None, len(rows))
         phi_next = self._phi(t.next_obs, t.info, t.num_envs)
         # Φ(terminal) = 0; a truncated step keeps γ·Φ(s') because the MDP did not end there.
-        shaped = self.gamma * np.where(t.terminated, 0.0, phi_next) - phi_s
-        self._cache[ids] = phi_next
-        self._valid[ids] = True
+        shaped = self.gamma * np.where(t.terminated, np.float32(0.0), phi_next) - phi_s
+        if full:
+            self._cache[:] = phi_next
+            self._valid[:] = True
+            self._all_valid = True
+        else:
+            self._cache[ids] = phi_next
+            self._valid[ids] = True
         return shaped.astype(np.float32)
