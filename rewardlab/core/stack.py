@@ -87,7 +87,7 @@ class RewardStack:
                 raise TermOutputError(
                     f"reward term {term.name!r} returned shape {shape}; expected ({n},), one value per env"
                 )
-            contrib = (value * w).astype(np.float32, copy=False)
+            contrib = value if w == 1.0 and value.dtype == np.float32 else (value * w).astype(np.float32, copy=False)
             parts[term.name] = contrib
             total += contrib
         if not np.isfinite(total).all():

@@ -56,12 +56,14 @@ class _EpisodeAccumulator:
         self.length[ids] = 0
         self.terms[:, ids] = 0.0
 
-    def add(self, ids: np.ndarray, env_r: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray]) -> None:
-        self.true[ids] += env_r
-        self.shaped[ids] += total
-        self.length[ids] += 1
+    def add(self, ids: np.ndarray | None, env_r: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray]) -> None:
+        """Accumulate one step; ``ids=None`` means every env (in-place adds, no gathers)."""
+        sel = slice(None) if ids is None else ids
+        self.true[sel] += env_r
+        self.shaped[sel] += total
+        self.length[sel] += 1
         for i, name in enumerate(self.names):
-            self.terms[i, ids] += parts[name]
+            self.terms[i, sel] += parts[name]
 
     def finish(self, ids: np.ndarray, success: np.ndarray | None, truncated: np.ndarray) -> dict[str, Any]:
         """Close the episodes of ``ids``; returns the vector-form ``episode_stats`` info."""
@@ -220,19 +222,21 @@ class ShapedVectorEnv(VectorWrapper):
         env_r = np.asarray(env_r)
         term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
         done = term | trunc
+        any_done = bool(done.any())
         next_obs, t_info = obs, info
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and any_done:
             # The returned obs of ended rows is already the next episode's first obs.
             next_obs = _replace_rows(obs, done, info["final_obs"])
             t_info = merge_final_info(info, info.get("final_info", {}), done)
 
-        active = ~self._reset_next
         t = Transition(self._prev_obs, np.asarray(actions), next_obs, env_r, term, trunc, t_info, self._all)
-        if active.all():
+        if not self._reset_next.any():  # always so with SAME_STEP
+            active = None
             total, parts = self.stack(t)
-            ids = self._all
+            self._stats.add(None, env_r, total, parts)
         else:
             # NEXT_STEP: rows that were reset by this step are not transitions of any episode.
+            active = ~self._reset_next
             ids = np.flatnonzero(active)
             total = np.zeros(self.num_envs, np.float32)
             parts = {n: np.zeros(self.num_envs, np.float32) for n in self.stack.names}
@@ -244,21 +248,22 @@ class ShapedVectorEnv(VectorWrapper):
             started = np.flatnonzero(~active)
             self.stack.reset(started)
             self.stack.observe_reset(obs, info, started)
-        self._stats.add(ids, env_r[ids], total[ids], {n: v[ids] for n, v in parts.items()})
+            self._stats.add(ids, env_r[ids], total[ids], {n: v[ids] for n, v in parts.items()})
 
         env_info, info = info, dict(info)
         info["reward_terms"] = parts
         info["reward_env"] = env_r
-        ended = np.flatnonzero(done & active)
+        ended_mask = done if active is None else done & active
+        ended = np.flatnonzero(ended_mask) if any_done else ()
         if len(ended):
             info["episode_stats"] = self._stats.finish(ended, _success_of(t_info, ended), trunc[ended])
-            info["_episode_stats"] = done & active
+            info["_episode_stats"] = ended_mask
             if self.autoreset_mode == AutoresetMode.SAME_STEP:
                 # The ended rows of the env's info are already the next episodes' reset info.
                 self.stack.reset(ended)
                 self.stack.observe_reset(obs, env_info, ended)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            self._reset_next = done & active
+            self._reset_next = ended_mask
         self._prev_obs = _copy_batch(obs) if self._copy_obs else obs
         return obs, total, term, trunc, info
 

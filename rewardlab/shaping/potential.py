@@ -142,8 +142,9 @@ class PotentialShaping(Term):
         shaped = self.gamma * np.where(t.terminated, np.float32(0.0), phi_next) - phi_s
         if full:
             self._cache[:] = phi_next
-            self._valid[:] = True
-            self._all_valid = True
+            if not self._all_valid:
+                self._valid[:] = True
+                self._all_valid = True
         else:
             self._cache[ids] = phi_next
             self._valid[ids] = True
