@@ -1,6 +1,7 @@
 """The ``RewardTerm`` protocol, a convenience base class, and the term registry.
 
-A term maps a batched ``Transition`` to one float32 value per env. Optional hooks, called
+A term maps a batched ``Transition`` to one float32 value per env, as a new array each call
+(the stack may keep it as-is in ``info["reward_terms"]``). Optional hooks, called
 only when a term defines them:
 
 - ``bind(num_envs)``: once, before the first episode, to size per-env state;

@@ -89,11 +89,13 @@ class PotentialShaping(Term):
         self.phi = resolve_potential(potential, params)
         self.potential_name = potential if isinstance(potential, str) else getattr(potential, "__name__", "phi")
         self.gamma, self.scale = float(gamma), float(scale)
+        self._arange = np.arange(0)
         self._cache = np.zeros(0, np.float32)
         self._valid = np.zeros(0, bool)
         self._all_valid = False
 
     def bind(self, num_envs: int) -> None:
+        self._arange = np.arange(num_envs)
         self._cache = np.zeros(num_envs, np.float32)
         self._valid = np.zeros(num_envs, bool)
         self._all_valid = False
@@ -127,7 +129,7 @@ class PotentialShaping(Term):
         ids = t.env_ids
         # The common case — every env of the bound batch, in order — uses slices, not gathers:
         # this term runs every step, right after the env has flushed the CPU caches.
-        full = len(ids) == len(self._cache) and ids[0] == 0 and ids[-1] == len(ids) - 1
+        full = len(ids) == len(self._cache) and np.array_equal(ids, self._arange)
         if not full and (len(self._cache) < t.num_envs or len(self._cache) <= int(np.max(ids))):
             self.bind(max(t.num_envs, int(np.max(ids)) + 1))
         phi_s = self._cache.copy() if full else self._cache[ids]

@@ -222,3 +222,17 @@ def test_potential_from_import_path_factory():
     chars[0, 2, 4] = ord(">")
     np.testing.assert_allclose(phi(None, {"chars": chars, "agent_pos": np.array([[0, 0]])}), [-1.0])  # capped at 4
     np.testing.assert_allclose(phi(None, {"chars": chars, "agent_pos": np.array([[3, 1]])}), [-0.25])
+
+
+def test_cache_follows_env_ids_in_any_order():
+    """Rows in another order than 0..n-1 must read and write each env's own Φ(s)."""
+    term = PotentialShaping(lambda obs, info: np.asarray(obs, np.float32), gamma=1.0)
+    term.bind(4)
+    term.observe_reset(np.array([10.0, 20.0, 30.0, 40.0]), {}, np.arange(4))
+    ids = np.array([0, 2, 1, 3])
+    next_obs = np.array([11.0, 33.0, 22.0, 44.0])  # rows follow ids: env 2 moves to 33
+    none = np.zeros(4, bool)
+    out = term(Transition(None, None, next_obs, np.zeros(4), none, none, env_ids=ids))
+    np.testing.assert_allclose(out, [1.0, 3.0, 2.0, 4.0])  # Φ(s') − Φ(s) of each env
+    out = term(Transition(None, None, next_obs + 1, np.zeros(4), none, none, env_ids=ids))
+    np.testing.assert_allclose(out, [1.0, 1.0, 1.0, 1.0])
