@@ -69,12 +69,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from rewardlab.core.terms import build_stack
     from rewardlab.envs import make
     from rewardlab.experiment.config import load_config
 
     cfg, _ = load_config(args.file, list(args.set or []))
-    stack = build_stack([t.spec() for t in cfg.reward.terms], gamma=cfg.agent.gamma)
+    stack = cfg.reward.build_stack(cfg.agent.gamma)
     env = make(cfg.env.id, **cfg.env.kwargs)
     env.close()
     Console().print(f"{args.file}: ok — env {cfg.env.id} ×{cfg.env.n_envs}, reward {stack!r}, "

@@ -71,6 +71,12 @@ class RewardConfig(_Section):
             raise ValueError("at least one reward term is needed (e.g. [env])")
         return v
 
+    def build_stack(self, gamma: float):
+        """The ``RewardStack`` of these terms, with the learner's ``gamma`` and the clip."""
+        from rewardlab.core.terms import build_stack
+
+        return build_stack([t.spec() for t in self.terms], gamma=gamma, clip=self.clip)
+
     @model_validator(mode="after")
     def _clip_order(self) -> RewardConfig:
         if self.clip is not None and not self.clip[0] < self.clip[1]:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from rewardlab.errors import RunDirError
 from rewardlab.experiment import keys
+from rewardlab.experiment.runner import read_metrics, seed_dirs
 
-__all__ = ["plot_runs", "seed_dirs"]
-
-
-def seed_dirs(path: Path) -> list[Path]:
-    """The seed directories of a run (or the directory itself if it is one)."""
-    path = Path(path)
-    if (path / "metrics.jsonl").is_file():
-        return [path]
-    dirs = sorted(p for p in path.glob("seed_*") if (p / "metrics.jsonl").is_file())
-    if not dirs:
-        raise RunDirError(f"{path} has no metrics.jsonl (not a run directory written by `rewardlab run`)")
-    return dirs
+__all__ = ["plot_runs"]
 
 
 def _smooth(values: list[float], window: int) -> list[float]:
@@ -41,8 +29,7 @@ def plot_runs(paths: list[Path], out: Path, smooth: int = 10) -> Path:
     import matplotlib.pyplot as plt
 
     runs = [(Path(run), seed_dirs(run)) for run in paths]
-    rows_of = {d: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
-               for _, dirs in runs for d in dirs}
+    rows_of = {d: read_metrics(d) for _, dirs in runs for d in dirs}
     has_success = any(keys.SUCCESS_RATE in r for rows in rows_of.values() for r in rows)
     fig, axes = plt.subplots(1, 2 if has_success else 1, figsize=(13 if has_success else 9, 4.5), squeeze=False)
     ax, ax_s = axes[0][0], axes[0][1] if has_success else None

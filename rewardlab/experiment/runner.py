@@ -35,7 +35,8 @@ from rewardlab.experiment import keys
 from rewardlab.experiment.config import ExperimentConfig, dump_config, parse_config
 from rewardlab.experiment.evaluate import EvalResult, evaluate
 
-__all__ = ["run_experiment", "SeedResult", "RunSummary", "find_run_dir", "episode_metrics"]
+__all__ = ["run_experiment", "SeedResult", "RunSummary", "find_run_dir", "episode_metrics", "seed_dirs",
+           "read_metrics"]
 
 CONFIG_FILE, SUMMARY_FILE, STATUS_FILE = "config.yaml", "summary.json", "status.json"
 METRICS_FILE, FINAL_FILE, CKPT_DIR = "metrics.jsonl", "final_eval.json", "checkpoint"
@@ -100,14 +101,30 @@ def find_run_dir(path: Path) -> Path:
     )
 
 
+def seed_dirs(path: Path) -> list[Path]:
+    """The seed directories of a run (or the directory itself if it is one)."""
+    path = Path(path)
+    if (path / METRICS_FILE).is_file():
+        return [path]
+    dirs = sorted(p for p in path.glob("seed_*") if (p / METRICS_FILE).is_file())
+    if not dirs:
+        raise RunDirError(f"{path} has no {METRICS_FILE} (not a run directory written by `rewardlab run`)")
+    return dirs
+
+
+def read_metrics(seed_dir: Path) -> list[dict[str, Any]]:
+    """The rows of a seed directory's metrics file, in order."""
+    return [json.loads(line) for line in (Path(seed_dir) / METRICS_FILE).read_text().splitlines() if line]
+
+
 class _Logger:
     """metrics.jsonl + TensorBoard, truncated at ``resume_step`` when resuming."""
 
     def __init__(self, seed_dir: Path, tensorboard: bool, resume_step: int | None):
         self.path = seed_dir / METRICS_FILE
         if resume_step is not None and self.path.exists():
-            kept = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
-            self.path.write_text("".join(ln + "\n" for ln in kept))
+            kept = [row for row in read_metrics(seed_dir) if row["step"] <= resume_step]
+            self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
         self.file = self.path.open("a")
         self.writer = None
         if tensorboard:
@@ -166,10 +183,8 @@ class _SeedRun:
 
         self.cfg, self.seed, self.dir = cfg, seed, seed_dir
         self.on_progress = on_progress
-        specs = [t.spec() for t in cfg.reward.terms]
-        self.venv = make_vec(cfg.env.id, cfg.env.n_envs, reward=specs, gamma=cfg.agent.gamma, **cfg.env.kwargs)
-        if cfg.reward.clip is not None:
-            self.venv.stack.clip = tuple(cfg.reward.clip)
+        stack = cfg.reward.build_stack(cfg.agent.gamma)
+        self.venv = make_vec(cfg.env.id, cfg.env.n_envs, reward=stack, **cfg.env.kwargs)
         self.eval_env = make_vec(cfg.env.id, cfg.eval.n_envs, **cfg.env.kwargs)
         self.agent = AGENTS.get(cfg.agent.name)(self.venv, gamma=cfg.agent.gamma, seed=seed,
                                                 params=dict(cfg.agent.params))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.experiment import keys
-from rewardlab.experiment.plot import seed_dirs
+from rewardlab.experiment.runner import FINAL_FILE, read_metrics, seed_dirs
 
 __all__ = ["summarize_run"]
 
@@ -26,8 +26,8 @@ def summarize_run(run: Path, late_fraction: float = 0.1) -> dict[str, Any]:
     of training iterations (true return, success rate, per-term sums), over seeds."""
     per_seed = []
     for d in seed_dirs(run):
-        rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
-        final_path = d / "final_eval.json"
+        rows = read_metrics(d)
+        final_path = d / FINAL_FILE
         final = json.loads(final_path.read_text()) if final_path.is_file() else {}
         terms = sorted({k for r in rows for k in r if k.startswith(keys.TERM_PREFIX)})
         per_seed.append({
