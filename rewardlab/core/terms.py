@@ -69,7 +69,7 @@ def register_term(name: str):
 
     def wrap(cls: type) -> type:
         TERMS.register(name, value=cls)
-        if getattr(cls, "name", None) in (None, "term"):
+        if cls.__dict__.get("name") in (None, "term"):  # inherited names do not count
             cls.name = name
         return cls
 

@@ -1,12 +1,13 @@
 """Reward terms, one module per method. Importing this package registers the built-in terms.
 
-- ``basic``: ``env`` (task reward), ``step_penalty``, ``novelty`` (count bonus, 1/√n decay)
+- ``basic``: ``env`` (task reward), ``step_penalty``, ``novelty`` (count bonus, 1/√n decay),
+  ``info_signal`` / ``info_component`` (values the env reports in ``info``)
 - ``potential``: ``potential`` (potential-based shaping, Ng et al. 1999) and named potentials
 - ``events``: ``message``, ``reach``, ``pickup`` (MiniHack-style events as terms)
 - ``derl``: ``derl_program`` (a DERL reward program over named primitive terms)
-- ``reach``: ``info_component`` (an env-reported reward component), ``reach_distance`` and the
+- ``reach``: ``reach_distance`` and the
   potential ``robotics/reach_distance`` (continuous control)
-- ``gated``: ``info_signal`` (process reward from an env-reported signal) and the G-RA gate
+- ``gated``: the G-RA gate
 - ``verpo``: ``verpo`` (difficulty-weighted partial test reward)
 """
 

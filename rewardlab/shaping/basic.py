@@ -1,4 +1,12 @@
-"""Basic terms: the task reward, a per-step penalty and a count-based novelty bonus."""
+"""Basic terms: the task reward, a per-step penalty, a count-based novelty bonus, and values
+the env reports in ``info``.
+
+- ``info_signal``: ``reward * info[key]``, a process reward from a step signal the env reports
+  only on some steps (SWE envs' ``opened_buggy_file``); missing entries count 0.
+- ``info_component``: an env-reported reward component that must be present every step
+  (Gymnasium MuJoCo / Brax ``reward_forward``, ``reward_ctrl``, ...); with weight 1 a task's
+  components add up to its reward, so YAML re-weights or drops them one by one.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,9 @@ import numpy as np
 
 from rewardlab.core.terms import Term, register_term
 from rewardlab.core.transition import Transition
-from rewardlab.errors import InvalidArgument
+from rewardlab.errors import InvalidArgument, TermOutputError
 
-__all__ = ["EnvReward", "StepPenalty", "Novelty"]
+__all__ = ["EnvReward", "StepPenalty", "Novelty", "InfoSignal", "InfoComponent"]
 
 
 @register_term("env")
@@ -89,3 +97,56 @@ class Novelty(Term):
             self._counts[k] = n
             out[row] = n ** -0.5
         return out
+
+
+@register_term("info_signal")
+class InfoSignal(Term):
+    """``reward * info[key]`` each step: a process reward from a signal the env reports.
+
+    Entries the vector env marks missing (``info["_" + key]`` false) count 0, unless
+    ``required`` (then they are an error).
+
+    >>> info = {"opened_buggy_file": np.array([1.0, 0.0])}
+    >>> InfoSignal("opened_buggy_file", reward=0.25)(
+    ...     Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), info))
+    array([0.25, 0.  ], dtype=float32)
+    """
+
+    required = False
+
+    def __init__(self, key: str, reward: float = 1.0):
+        if not isinstance(key, str) or not key:
+            raise InvalidArgument(f"{self.name} needs a non-empty info key, got {key!r}")
+        if not np.isfinite(reward):
+            raise InvalidArgument(f"{self.name} reward must be finite, got {reward}")
+        self.key, self.reward = key, float(reward)
+
+    def __call__(self, t: Transition) -> np.ndarray:
+        if self.key not in t.info:
+            shown = sorted(k for k in t.info if not k.startswith("_"))
+            raise TermOutputError(f"{self.name} needs info[{self.key!r}], which this env does not provide "
+                                  f"(info keys: {', '.join(shown) or '(none)'})")
+        vals = np.asarray(t.info[self.key], np.float64).reshape(t.num_envs)
+        mask = t.info.get("_" + self.key)
+        if mask is not None and not np.all(mask):
+            if self.required:
+                raise TermOutputError(f"{self.name}: info[{self.key!r}] is missing for envs "
+                                      f"{np.flatnonzero(~np.asarray(mask)).tolist()}")
+            vals = np.where(mask, vals, 0.0)
+        return (self.reward * vals).astype(np.float32)
+
+
+@register_term("info_component")
+class InfoComponent(InfoSignal):
+    """The env's reward component ``info[key]`` (already signed: costs are negative), required every step.
+
+    >>> info = {"reward_ctrl": np.array([-0.5, -0.1]), "_reward_ctrl": np.array([True, True])}
+    >>> t = Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), info)
+    >>> InfoComponent("reward_ctrl")(t)
+    array([-0.5, -0.1], dtype=float32)
+    """
+
+    required = True
+
+    def __init__(self, key: str):
+        super().__init__(key, 1.0)

@@ -6,9 +6,9 @@
   episode and pays their sum at the episode's last step iff the episode's outcome sum
   ≥ ``threshold`` (else they are dropped); ``mode="running"`` counts them at each step only
   while the outcome accumulated so far already clears the threshold.
-- ``InfoSignal`` (``info_signal``): a process reward read from an env-reported step signal
-  (``reward * info[key]``), e.g. the SWE envs' ``opened_buggy_file`` or
-  ``test_run_improved``.
+
+The step-level process rewards it gates are usually ``info_signal`` terms
+(``rewardlab.shaping.basic``), e.g. the SWE envs' ``opened_buggy_file`` or ``test_run_improved``.
 
 Build the gate from YAML with ``reward.gate: {outcome: env, threshold: 0.5, gated: [...]}``.
 """
@@ -19,11 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rewardlab.core.terms import Term, register_term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
 
-__all__ = ["GatedAccumulation", "InfoSignal"]
+__all__ = ["GatedAccumulation"]
 
 
 class GatedAccumulation:
@@ -100,31 +99,3 @@ class GatedAccumulation:
     def __repr__(self) -> str:
         return f"GatedAccumulation(outcome={self.outcome!r}, gated={self.gated}, threshold={self.threshold:g}, " \
                f"mode={self.mode!r})"
-
-
-@register_term("info_signal")
-class InfoSignal(Term):
-    """``reward * info[key]`` each step: a process reward from a signal the env reports.
-
-    >>> info = {"opened_buggy_file": np.array([1.0, 0.0])}
-    >>> InfoSignal("opened_buggy_file", reward=0.25)(
-    ...     Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), info))
-    array([0.25, 0.  ], dtype=float32)
-    """
-
-    def __init__(self, key: str, reward: float = 1.0):
-        if not isinstance(key, str) or not key:
-            raise InvalidArgument(f"info_signal key must be a non-empty string, got {key!r}")
-        if not np.isfinite(reward):
-            raise InvalidArgument(f"info_signal reward must be finite, got {reward}")
-        self.key, self.reward = key, float(reward)
-
-    def __call__(self, t: Transition) -> np.ndarray:
-        if self.key not in t.info:
-            raise InvalidArgument(f"info_signal {self.name!r} needs info[{self.key!r}], which this env does not "
-                                  f"provide (info keys: {sorted(k for k in t.info if not k.startswith('_'))})")
-        vals = np.asarray(t.info[self.key], np.float64).reshape(t.num_envs)
-        mask = t.info.get("_" + self.key)
-        if mask is not None:
-            vals = np.where(mask, vals, 0.0)
-        return (self.reward * vals).astype(np.float32)

@@ -1,9 +1,6 @@
-"""Continuous-control terms: named reward components from ``info`` and reach-target shaping.
+"""Continuous-control terms: reach-target shaping. (Named reward components from ``info``
+are the ``info_component`` term in ``rewardlab.shaping.basic``.)
 
-- ``info_component``: one reward component the env reports in ``info`` (Gymnasium MuJoCo:
-  ``reward_forward``, ``reward_ctrl``, ``reward_contact``, ``reward_survive``, ``reward_dist``,
-  ``reward_near``; Brax envs: the same names). With weight 1 the components of a task add up
-  to its reward, so YAML re-weights or drops them one by one.
 - ``reach_distance``: dense ``-‖next_obs[a] − next_obs[b]‖`` (or ``− target``) between two
   slices of the observation, e.g. fingertip and target.
 - potential ``robotics/reach_distance``: the same distance as a potential
@@ -19,36 +16,10 @@ import numpy as np
 
 from rewardlab.core.terms import Term, register_term
 from rewardlab.core.transition import Transition
-from rewardlab.errors import InvalidArgument, TermOutputError
+from rewardlab.errors import InvalidArgument
 from rewardlab.shaping.potential import register_potential
 
-__all__ = ["InfoComponent", "ReachDistance", "reach_distance_potential", "slice_distance"]
-
-
-@register_term("info_component")
-class InfoComponent(Term):
-    """The env's reward component ``info[key]`` (already signed: costs are negative).
-
-    >>> info = {"reward_ctrl": np.array([-0.5, -0.1]), "_reward_ctrl": np.array([True, True])}
-    >>> t = Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), info)
-    >>> InfoComponent("reward_ctrl")(t)
-    array([-0.5, -0.1], dtype=float32)
-    """
-
-    def __init__(self, key: str):
-        if not isinstance(key, str) or not key:
-            raise InvalidArgument(f"info_component needs a non-empty info key, got {key!r}")
-        self.key = key
-
-    def __call__(self, t: Transition) -> np.ndarray:
-        if self.key not in t.info:
-            shown = sorted(k for k in t.info if not k.startswith("_") and k.startswith("reward"))
-            raise TermOutputError(f"info_component: info has no {self.key!r}; reward components present: "
-                                  f"{', '.join(shown) or '(none)'}")
-        mask = t.info.get("_" + self.key)
-        if mask is not None and not np.all(mask):
-            raise TermOutputError(f"info_component: {self.key!r} is missing for envs {np.flatnonzero(~mask).tolist()}")
-        return np.asarray(t.info[self.key], np.float32).reshape(t.num_envs).copy()
+__all__ = ["ReachDistance", "reach_distance_potential", "slice_distance"]
 
 
 def _check_slice(sl: Sequence[int], what: str) -> slice:

@@ -50,7 +50,7 @@ def test_missing_component_is_a_clear_error():
     venv = rewardlab.make_vec("robotics/Reacher-v5", 1, reward=[{"name": "info_component",
                                                                 "params": {"key": "reward_forward"}}])
     venv.reset(seed=0)
-    with pytest.raises(TermOutputError, match="no 'reward_forward'.*reward_ctrl, reward_dist"):
+    with pytest.raises(TermOutputError, match="needs info\\['reward_forward'\\].*reward_ctrl, reward_dist"):
         venv.step(np.zeros((1, 2), np.float32))
 
 

@@ -8,10 +8,10 @@ import pytest
 from rewardlab.core.stack import RewardStack, group_advantages
 from rewardlab.core.terms import Term
 from rewardlab.core.transition import Transition
-from rewardlab.errors import ConfigError, InvalidArgument
+from rewardlab.errors import ConfigError, InvalidArgument, TermOutputError
 from rewardlab.experiment.config import RewardConfig
-from rewardlab.shaping.basic import EnvReward
-from rewardlab.shaping.gated import GatedAccumulation, InfoSignal
+from rewardlab.shaping.basic import EnvReward, InfoComponent, InfoSignal
+from rewardlab.shaping.gated import GatedAccumulation
 from rewardlab.shaping.verpo import TestDifficulty, VerpoReward, corpus_pass_counts
 
 
@@ -96,8 +96,16 @@ def test_reward_config_builds_gate_and_reports_bad_gate():
 
 
 def test_info_signal_errors_name_the_key():
-    with pytest.raises(InvalidArgument, match="needs info\\['missing'\\]"):
+    with pytest.raises(TermOutputError, match="info_signal needs info\\['missing'\\]"):
         InfoSignal("missing")(tr([0.0], [False]))
+
+
+def test_info_signal_zeroes_missing_entries_info_component_requires_them():
+    info = {"k": np.array([2.0, 5.0]), "_k": np.array([True, False])}
+    assert InfoSignal("k", reward=0.5)(tr([0.0, 0.0], [False, False], info=info)).tolist() == [1.0, 0.0]
+    assert InfoComponent.name == "info_component"
+    with pytest.raises(TermOutputError, match="info_component: info\\['k'\\] is missing for envs \\[1\\]"):
+        InfoComponent("k")(tr([0.0, 0.0], [False, False], info=info))
 
 
 def _results(*pairs):
