@@ -4,6 +4,7 @@
   task types, validated by the planner; CLI ``python -m rewardlab.envs.alfworld.generate``;
 - ``env``: ``AlfWorldEnv`` (``alfworld/<Task>-v0``), token observations + action mask for RL
   agents, a text mode for LLM agents;
+- ``speedups``: cached template parsing for textworld's PDDL engine (same texts, faster);
 - ``terms``: reward primitives ``alfworld/success``, ``alfworld/subgoal_progress``,
   ``alfworld/invalid_command``.
 
