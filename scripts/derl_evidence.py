@@ -8,7 +8,8 @@
    number of inner trainings of the same step budget for every method.
 2. Held-out test: the best program of every run (by its validation score) and the hand-designed
    sparse reward (``env``) are retrained from scratch on ``--test-seeds`` (seeds no candidate was
-   trained with) and evaluated on the unshaped env with ``--test-episodes`` episodes.
+   trained with) and evaluated on the unshaped env with ``--test-episodes`` episodes — on the
+   experiment's validation env (``derl.validation``, e.g. ALFWorld's held-out games) if it has one.
 3. Prints a markdown table, writes ``evidence.json`` and ``derl_evidence.png`` (best validation
    score so far vs candidates trained, mean over meta-seeds) into ``--out``.
 """
@@ -65,11 +66,15 @@ def main() -> None:
     base = cfg.model_dump(by_alias=True, exclude_none=True)
     prims = cfg.derl.primitive_specs()
     programs = list(dict.fromkeys([SPARSE] + [r["best_program"] for r in runs]))
+    # With a validation env (ALFWorld's held-out games) the test is scored there too.
+    validation = None if cfg.derl.validation is None else \
+        {**cfg.derl.validation.model_dump(), "episodes": args.test_episodes}
     test: dict[str, dict] = {}
     with ProcessPoolExecutor(cfg.derl.workers or 1, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker) as pool:
         futures = {p: pool.submit(train_candidate, base, p, prims, f"test_{i:02d}",
-                                  str(args.out / "test" / f"p{i:02d}")) for i, p in enumerate(programs)}
+                                  str(args.out / "test" / f"p{i:02d}"), validation)
+                   for i, p in enumerate(programs)}
         for p, f in futures.items():
             row = f.result()
             if row["status"] != "ok":

@@ -15,9 +15,13 @@ from rewardlab.envs.alfworld.env import AlfWorldEnv, _facts  # noqa: E402
 from rewardlab.envs.alfworld.generate import TASK_TYPES  # noqa: E402
 
 
+def _env(fast: bool, data_dir) -> AlfWorldEnv:
+    return AlfWorldEnv(TASK_TYPES, games_per_type=1, heldout_per_type=1, obs_mode="text", max_steps=200,
+                       data_dir=str(data_dir), fast_text=fast)
+
+
 def _play(fast: bool, data_dir, random_steps: int = 15) -> list[tuple]:
-    env = AlfWorldEnv(TASK_TYPES, games_per_type=1, heldout_per_type=1, obs_mode="text", max_steps=200,
-                      data_dir=str(data_dir), fast_text=fast)
+    env = _env(fast, data_dir)
     trace = []
 
     def record(text: str, info: dict) -> None:
@@ -43,6 +47,7 @@ def _play(fast: bool, data_dir, random_steps: int = 15) -> list[tuple]:
 
 
 def test_cached_parsing_gives_identical_games(tmp_path):
+    _env(False, tmp_path).close()  # generates the corpus first (its planner check uses the caches)
     speedups.uninstall()
     try:
         reference = _play(False, tmp_path)
@@ -71,3 +76,17 @@ def test_install_is_idempotent_and_uninstall_restores():
     speedups.uninstall()
     assert textgen._parse_and_convert is original and not speedups.installed()
     assert Rule.parse_conjunctive_query("inreceptacle(o: object, r: receptacle)") is not q1
+
+
+def test_pddl_translation_no_longer_clobbers_sys_argv(tmp_path):
+    import sys
+
+    speedups.uninstall()
+    argv = sys.argv
+    try:
+        env = AlfWorldEnv(games_per_type=1, heldout_per_type=0, max_steps=5, data_dir=str(tmp_path))
+        env.reset(seed=0)
+        env.close()
+        assert sys.argv is argv and speedups.cache_sizes()["translations"] >= 1
+    finally:
+        speedups.uninstall()

@@ -383,6 +383,9 @@ class _Validator:
         from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
         from textworld.envs.pddl import PddlEnv
 
+        from rewardlab.envs.alfworld import speedups
+
+        speedups.install()  # same engine output, faster; and keeps sys.argv intact
         # The engine AlfredTWEnv plays (with its demangled names: "cabinet 1", not "cabinet_bar_1").
         infos = textworld.EnvInfos(admissible_commands=True, won=True, extras=["walkthrough"])
         self.env = AlfredDemangler(shuffle=False)(PddlEnv(infos))

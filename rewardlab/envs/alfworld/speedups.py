@@ -21,7 +21,8 @@ caches them, and removes deep copies of data that is only read:
 - every ``reset`` re-translated the game's PDDL into fast-downward's SAS task twice
   (``fast_downward.pddl2sas``, ~0.15 s): the translation is cached per (domain, problem,
   optimize) and shared (``PddlState`` only reads the task; the SAS text is reloaded into the
-  planner library on every reset as before).
+  planner library on every reset as before); and ``sys.argv``, which the translator overwrites,
+  is restored.
 
 ``install()`` patches textworld in this process (idempotent; ``AlfWorldEnv`` calls it unless
 ``fast_text=False``); ``uninstall()`` restores the originals. The differential test
@@ -33,6 +34,7 @@ on generated games and requires identical feedback, admissible commands, facts a
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 __all__ = ["install", "uninstall", "installed", "cache_sizes"]
@@ -89,7 +91,11 @@ def install() -> None:
         if out is None:
             if len(_TRANSLATIONS) >= 256:  # a few MB per game pair; keep the newest
                 _TRANSLATIONS.pop(next(iter(_TRANSLATIONS)))
-            out = _TRANSLATIONS[key] = translate(domain, problem, verbose=verbose, optimize=optimize)
+            argv = sys.argv  # fast_downward overwrites sys.argv to configure its translator
+            try:
+                out = _TRANSLATIONS[key] = translate(domain, problem, verbose=verbose, optimize=optimize)
+            finally:
+                sys.argv = argv
         return out
 
     def shallow_copy_context(context: dict) -> dict:
