@@ -22,7 +22,7 @@ from rewardlab.core.registry import Registry
 from rewardlab.core.transition import Transition
 from rewardlab.errors import ConfigError, InvalidArgument
 
-__all__ = ["RewardTerm", "Term", "TERMS", "register_term", "build_term", "build_stack", "term_spec"]
+__all__ = ["RewardTerm", "Term", "TERMS", "register_term", "build_term", "build_stack", "term_spec", "require_info"]
 
 
 @runtime_checkable
@@ -47,6 +47,24 @@ class Term:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def require_info(info: dict[str, Any] | None, key: str, who: str, hint: str = "") -> Any:
+    """``info[key]``, or an ``InvalidArgument`` naming ``who``, the key and the keys the env does provide.
+
+    >>> require_info({"chars": 1}, "chars", "event term 'reach'")
+    1
+    >>> try:
+    ...     require_info({"chars": 1}, "message", "event term 'message'")
+    ... except InvalidArgument as e:
+    ...     print(e)
+    event term 'message' needs info['message'], which this env does not provide (info keys: chars)
+    """
+    if info is None or key not in info:
+        shown = sorted(k for k in (info or {}) if not k.startswith("_"))
+        raise InvalidArgument(f"{who} needs info[{key!r}], which this env does not provide "
+                              f"(info keys: {', '.join(shown) or '(none)'}){hint}")
+    return info[key]
 
 
 TERMS: Registry[type] = Registry("reward term")

@@ -11,15 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rewardlab.core.terms import require_info
 from rewardlab.errors import InvalidArgument
 
 __all__ = ["stairs_distance", "keyroom_progress"]
 
 
 def _need(info: dict | None, key: str) -> np.ndarray:
-    if info is None or key not in info:
-        raise InvalidArgument(f"MiniHack potentials need info[{key!r}] (use a minihack/... env)")
-    return np.asarray(info[key])
+    return np.asarray(require_info(info, key, "MiniHack potentials", " - use a minihack/... env"))
 
 
 def _distance_to(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rewardlab.core.terms import Term, register_term
+from rewardlab.core.terms import Term, register_term, require_info
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument, TermOutputError
 
@@ -122,11 +122,7 @@ class InfoSignal(Term):
         self.key, self.reward = key, float(reward)
 
     def __call__(self, t: Transition) -> np.ndarray:
-        if self.key not in t.info:
-            shown = sorted(k for k in t.info if not k.startswith("_"))
-            raise TermOutputError(f"{self.name} needs info[{self.key!r}], which this env does not provide "
-                                  f"(info keys: {', '.join(shown) or '(none)'})")
-        vals = np.asarray(t.info[self.key], np.float64).reshape(t.num_envs)
+        vals = np.asarray(require_info(t.info, self.key, self.name), np.float64).reshape(t.num_envs)
         mask = t.info.get("_" + self.key)
         if mask is not None and not np.all(mask):
             if self.required:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import Term, register_term
+from rewardlab.core.terms import Term, register_term, require_info
 from rewardlab.core.transition import Transition, select_info
 from rewardlab.errors import InvalidArgument
 
@@ -32,15 +32,6 @@ def _grown(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _require(info: dict[str, Any], key: str, term: str) -> np.ndarray:
-    if key not in info:
-        raise InvalidArgument(
-            f"event term {term!r} needs info[{key!r}], which this env does not provide "
-            f"(info keys: {sorted(k for k in info if not k.startswith('_'))})"
-        )
-    return info[key]
-
-
 class EventTerm(Term):
     """Base of event terms: ``happened(t) -> bool array``; pays once per episode by default."""
 
@@ -52,6 +43,9 @@ class EventTerm(Term):
 
     def bind(self, num_envs: int) -> None:
         self._fired = np.zeros(num_envs, bool)
+
+    def _info(self, info: dict[str, Any], key: str) -> Any:
+        return require_info(info, key, f"event term {self.name!r}")
 
     def reset(self, env_ids: np.ndarray) -> None:
         if len(self._fired):
@@ -87,7 +81,7 @@ class MessageEvent(EventTerm):
             raise InvalidArgument(f"message text must be a non-empty string or list of strings, got {text!r}")
 
     def happened(self, t: Transition) -> np.ndarray:
-        msgs = _require(t.info, "message", self.name)
+        msgs = self._info(t.info, "message")
         return np.array([any(s in str(m) for s in self.texts) for m in msgs], bool)
 
 
@@ -133,13 +127,13 @@ class ReachEvent(EventTerm):
 
     def observe_reset(self, obs: Any, info: dict, env_ids: np.ndarray) -> None:
         if self.char is not None and len(env_ids):
-            self._remember(_require(select_info(info, env_ids), "chars", self.name), env_ids, fresh=True)
+            self._remember(self._info(select_info(info, env_ids), "chars"), env_ids, fresh=True)
 
     def happened(self, t: Transition) -> np.ndarray:
-        pos = np.asarray(_require(t.info, "agent_pos", self.name)).reshape(t.num_envs, 2)
+        pos = np.asarray(self._info(t.info, "agent_pos")).reshape(t.num_envs, 2)
         if self.pos is not None:
             return (pos == self.pos).all(axis=1)
-        chars = _require(t.info, "chars", self.name)
+        chars = self._info(t.info, "chars")
         if self._seen is None or len(self._seen) <= int(np.max(t.env_ids)):
             self._remember(np.zeros_like(chars), t.env_ids)
         hit = self._seen[t.env_ids, pos[:, 1], pos[:, 0]]
@@ -170,10 +164,10 @@ class PickupEvent(EventTerm):
     def observe_reset(self, obs: Any, info: dict, env_ids: np.ndarray) -> None:
         if len(env_ids):
             self._had = _grown(self._had, int(np.max(env_ids)) + 1)
-            self._had[env_ids] = self._has(_require(select_info(info, env_ids), "inventory", self.name))
+            self._had[env_ids] = self._has(self._info(select_info(info, env_ids), "inventory"))
 
     def happened(self, t: Transition) -> np.ndarray:
-        has = self._has(_require(t.info, "inventory", self.name))
+        has = self._has(self._info(t.info, "inventory"))
         self._had = _grown(self._had, int(np.max(t.env_ids)) + 1)
         hit = has & ~self._had[t.env_ids]
         self._had[t.env_ids] = has

@@ -126,7 +126,7 @@ def test_message_event_bad_text(text):
 
 def test_event_needs_its_info_key_and_finite_reward():
     with pytest.raises(InvalidArgument, match=r"event term 'message' needs info\['message'\], which this env "
-                                              r"does not provide \(info keys: \['agent_pos'\]\)"):
+                                              r"does not provide \(info keys: agent_pos\)"):
         MessageEvent(text="x")(tr(1, info={"agent_pos": np.zeros((1, 2)), "_agent_pos": np.ones(1, bool)}))
     with pytest.raises(InvalidArgument, match="event reward must be finite, got nan"):
         MessageEvent(text="x", reward=float("nan"))

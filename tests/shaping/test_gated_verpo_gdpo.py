@@ -96,7 +96,7 @@ def test_reward_config_builds_gate_and_reports_bad_gate():
 
 
 def test_info_signal_errors_name_the_key():
-    with pytest.raises(TermOutputError, match="info_signal needs info\\['missing'\\]"):
+    with pytest.raises(InvalidArgument, match="info_signal needs info\\['missing'\\]"):
         InfoSignal("missing")(tr([0.0], [False]))
 
 
