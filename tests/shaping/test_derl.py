@@ -224,6 +224,7 @@ def test_llm_search_with_scripted_proposer_parses_and_rejects():
     prompt = search.prompt()
     assert "0.700  add(env, scale(0.1, novelty))" in prompt and "corner" in prompt
     assert len(proposer.prompts) == 4
+    assert len(set(proposer.prompts)) == 4 and "proposal 3 of 4" in proposer.prompts[2]  # distinct cache keys
 
 
 # -- config ----------------------------------------------------------------------------------

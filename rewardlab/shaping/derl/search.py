@@ -439,6 +439,8 @@ Primitives (reward terms computed every step):
 The agent is trained with each reward for a fixed budget; a program's score is the agent's
 success rate on the real task afterwards (higher is better).
 {history}
+This is proposal {index} of {count} in this round: make it different from the programs above
+and from the other proposals.
 Answer with ONE new program on a single line, nothing else."""
 
 
@@ -456,14 +458,17 @@ class LLMSearch:
         self.primitives = primitives or {p: {} for p in grammar.primitives}
         self.history: list[list[Any]] = []
 
-    def prompt(self) -> str:
+    def prompt(self, index: int = 1, count: int = 1) -> str:
+        """The proposal prompt; ``index`` of ``count`` makes the K prompts of a round distinct, so a
+        sampling LLM behind the on-disk cache still gives K different answers (and a re-run the
+        same ones)."""
         prims = "\n".join(f"  {name}: {spec}" for name, spec in self.primitives.items())
         best = sorted(self.history, key=lambda x: -x[1])[: self.n_history]
         hist = ("Programs tried so far (score, program):\n" + "\n".join(f"  {s:.3f}  {t}" for t, s in best)
                 if best else "No program has been tried yet.")
         g = self.grammar
         return PROMPT.format(operators=", ".join(g.operators), max_tokens=g.max_tokens, max_depth=g.max_depth,
-                             primitives=prims, history=hist)
+                             primitives=prims, history=hist, index=index, count=count)
 
     def parse_reply(self, reply: str) -> Proposal:
         lines = [ln.strip().strip("`").strip() for ln in str(reply).splitlines()]
@@ -479,7 +484,7 @@ class LLMSearch:
         return Proposal(str(reply)[:300], None, first_error or "empty reply")
 
     def propose(self, k: int) -> list[Proposal]:
-        replies = self.proposer.complete([self.prompt() for _ in range(k)])
+        replies = self.proposer.complete([self.prompt(i + 1, k) for i in range(k)])
         if len(replies) != k:
             raise ConfigError(f"the proposer returned {len(replies)} replies for {k} prompts")
         return [self.parse_reply(r) for r in replies]
