@@ -6,11 +6,15 @@ is the same file with ``reward.terms`` (and ``name``) overridden, run with
 ``rewardlab.experiment.runner.run_experiment`` (equivalent to ``rewardlab run FILE --set ...``).
 
     python scripts/barfi_compare.py experiments/barfi_cartpole.yaml [more.yaml ...] \
-        [--out docs/methods] [--runs runs/barfi_compare] [--reuse]
+        [--out docs/methods] [--runs runs/barfi_compare] [--reuse] \
+        [--variants barfi_implicit,barfi_first_order] [--set KEY=VALUE ...] [--tag alpha3]
 
 Writes ``<out>/barfi_<name>.png`` per file (mean ± std over seeds of the periodic evaluation's
 true return, and the training episodes' true return) and prints a Markdown table of final
 evaluations. ``--reuse`` plots existing run directories instead of running again.
+``--set`` overrides the experiment file before the variants are built (e.g.
+``reward.terms.barfi.params.neumann_alpha=3.0``); ``--tag`` is appended to the experiment
+name (run directories and PNG), so such a comparison does not overwrite the default one.
 """
 
 from __future__ import annotations
@@ -63,6 +67,9 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/barfi_compare"))
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--reuse", action="store_true", help="plot the newest existing run of each variant")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value of every file (repeatable)")
+    ap.add_argument("--tag", default="", help="suffix for the experiment name, run directories and PNG")
     args = ap.parse_args()
     variants = [v for v in args.variants.split(",") if v]
 
@@ -75,8 +82,8 @@ def main() -> None:
              "10% of iterations | learned φ₁ / φ₂ / γ_φ (mean over seeds, last iteration) | wall s |",
              "|---|---|---|---|---|---|---|"]
     for file in args.files:
-        data = yaml.safe_load(file.read_text())
-        base = data["name"]
+        data = apply_overrides(yaml.safe_load(file.read_text()), args.overrides)
+        base = data["name"] + (f"_{args.tag}" if args.tag else "")
         runs: dict[str, Path] = {}
         for variant in variants:
             name = f"{base}__{variant}"
@@ -86,7 +93,7 @@ def main() -> None:
                     raise SystemExit(f"--reuse: no run of {name} under {args.runs}")
                 runs[variant], wall = find_run_dir(found[-1]), float("nan")  # not measured: shown as –
             else:
-                d = apply_overrides(json.loads(json.dumps(data)), [])
+                d = json.loads(json.dumps(data))
                 d["name"], d["reward"]["terms"] = name, variant_terms(data, variant)
                 cfg = parse_config(d, f"{file} [{variant}]")
                 t0 = time.time()

@@ -33,8 +33,8 @@ def main() -> None:
     original = barfi.neumann_hypergradient
     log: list[tuple[float, float, float]] = []
 
-    def compared(inner, params, outer, reward_params, alpha, n_terms):
-        full = original(inner, params, outer, reward_params, alpha, n_terms)
+    def compared(inner, params, outer, reward_params, alpha, n_terms, stats=None):
+        full = original(inner, params, outer, reward_params, alpha, n_terms, stats)
         first = original(inner, params, outer, reward_params, alpha, 1)
         vf, v1 = torch.cat([x.flatten() for x in full]), torch.cat([x.flatten() for x in first])
         hg = torch.autograd.grad(inner, params, grad_outputs=[o.detach() for o in outer], retain_graph=True,

@@ -11,6 +11,14 @@ to learn how much to trust them.
   (misleading when that cell is not the goal);
 - ``state_bonus``: ``scale · Φ(s')`` of a registered potential, paid every step (e.g. with
   ``minihack/stairs_distance`` and a negative scale: a bonus for staying far from the stairs).
+
+MountainCar potentials (plain ``phi(obs, info)`` functions, used by import path, e.g.
+``{name: potential, params: {potential: "rewardlab.shaping.auxiliary:mountaincar_energy"}}``):
+
+- ``mountaincar_energy``: the car's mechanical energy, 0 at rest in the valley, 1 at rest on
+  the flag (helpful as potential-based shaping or as a small per-step bonus);
+- ``mountaincar_valley``: 1 at the valley bottom, falling to 0 at 0.6 away (a per-step bonus
+  for staying in the valley: harmful).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from rewardlab.core.terms import Term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument, TermOutputError
 
-__all__ = ["CartPoleUpright", "CartPoleVelocity", "GridCell", "StateBonus"]
+__all__ = ["CartPoleUpright", "CartPoleVelocity", "GridCell", "StateBonus", "mountaincar_energy", "mountaincar_valley"]
 
 CARTPOLE_ANGLE_LIMIT = 12 * 2 * np.pi / 360  # CartPole-v1 terminates beyond this angle
 
@@ -121,3 +129,41 @@ class StateBonus(Term):
         if value.shape != (t.num_envs,):
             raise TermOutputError(f"state_bonus potential must return {t.num_envs} values, got shape {value.shape}")
         return (self.scale * value).astype(np.float32)
+
+
+# MountainCar-v0 dynamics: v' = v + (a − 1)·force − cos(3x)·gravity, so the height-like
+# potential energy is gravity/3 · sin(3x) and the kinetic energy is v²/2.
+MOUNTAINCAR_FORCE, MOUNTAINCAR_GRAVITY, MOUNTAINCAR_GOAL = 0.001, 0.0025, 0.5
+MOUNTAINCAR_BOTTOM = -np.pi / 6  # sin(3x) = -1: the valley floor
+_E_MIN = -MOUNTAINCAR_GRAVITY / 3
+_E_GOAL = MOUNTAINCAR_GRAVITY / 3 * np.sin(3 * MOUNTAINCAR_GOAL)
+
+
+def _mountaincar_obs(obs: Any) -> np.ndarray:
+    obs = np.asarray(obs, np.float64)
+    if obs.ndim != 2 or obs.shape[1] != 2:
+        raise TermOutputError(f"MountainCar potentials need (n, 2) observations (position, velocity); "
+                              f"got shape {obs.shape}")
+    return obs
+
+
+def mountaincar_energy(obs: Any, info: Any = None) -> np.ndarray:
+    """Mechanical energy ``v²/2 + g/3·sin(3x)`` of MountainCar, scaled to 0 at rest in the
+    valley and 1 at rest at the flag (full speed at the flag is ≈ 2.5).
+
+    >>> mountaincar_energy(np.array([[MOUNTAINCAR_BOTTOM, 0.0], [0.5, 0.0], [MOUNTAINCAR_BOTTOM, 0.05]])).round(2)
+    array([0.  , 1.  , 0.75], dtype=float32)
+    """
+    o = _mountaincar_obs(obs)
+    energy = 0.5 * o[:, 1] ** 2 + MOUNTAINCAR_GRAVITY / 3 * np.sin(3 * o[:, 0])
+    return ((energy - _E_MIN) / (_E_GOAL - _E_MIN)).astype(np.float32)
+
+
+def mountaincar_valley(obs: Any, info: Any = None) -> np.ndarray:
+    """``max(0, 1 − |x − x_bottom| / 0.6)``: 1 on the valley floor, 0 from 0.6 away.
+
+    >>> mountaincar_valley(np.array([[MOUNTAINCAR_BOTTOM, 0.0], [MOUNTAINCAR_BOTTOM + 0.3, 0.02], [0.5, 0.0]]))
+    array([1. , 0.5, 0. ], dtype=float32)
+    """
+    o = _mountaincar_obs(obs)
+    return np.maximum(0.0, 1.0 - np.abs(o[:, 0] - MOUNTAINCAR_BOTTOM) / 0.6).astype(np.float32)

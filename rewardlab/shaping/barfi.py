@@ -8,11 +8,11 @@ Docs: ``docs/methods/barfi.md``. Contents:
   ``r_φ(s, a) = r_p + φ₁(s)·r_aux(s, a) + φ₂(s)`` and learned discount ``γ_φ = sigmoid(ψ)``,
   updated in an outer loop to maximise the primary (env) return of the policy trained on them.
 
-How it plugs into the agent (our ``ppo``): the term is the whole reward of the stack (its
-output is ``r_φ`` with the current φ); it records ``r_p``, ``r_aux`` and the state features
-of every step, exposes ``discount`` (PPO's GAE uses ``γ_φ``), gets the agent through
-``bind_agent`` and, in ``update(rollout)``, differentiates through PPO's policy-gradient step
-with ``agent.functional()``.
+How it plugs into the agent (our ``ppo``, or the simple policy-gradient ``pg`` built on it):
+the term is the whole reward of the stack (its output is ``r_φ`` with the current φ); it
+records ``r_p``, ``r_aux`` and the state features of every step, exposes ``discount`` (the
+agent's GAE uses ``γ_φ``), gets the agent through ``bind_agent`` and, in ``update(rollout)``,
+differentiates through the agent's policy-gradient step with ``agent.functional()``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def neumann_hypergradient(
     reward_params: Sequence[torch.Tensor],
     alpha: float,
     n_terms: int,
+    stats: dict[str, float] | None = None,
 ) -> list[torch.Tensor]:
     """``dJ/dφ`` of an outer objective ``J(θ*(φ))`` whose θ minimises an inner loss ``ℓ(θ, φ)``.
 
@@ -51,7 +52,9 @@ def neumann_hypergradient(
     ``θ' = θ − α ∇_θ ℓ(θ, φ)`` depends on φ.
 
     ``inner_grads`` must be ``∇_θ ℓ`` built with ``create_graph=True`` (so it depends on θ
-    and φ); ``outer_grads`` is ``∇_θ J`` (no graph needed).
+    and φ); ``outer_grads`` is ``∇_θ J`` (no graph needed). If ``stats`` is a dict, it gets
+    ``neumann_growth = ‖(I − αH)^{K−1} g‖ / ‖g‖``: below 1 when the series contracts, above 1
+    when α is too large for the curvature (the series then grows term by term).
 
     >>> theta = torch.tensor([0.0], requires_grad=True); phi = torch.tensor([2.0], requires_grad=True)
     >>> loss = 0.5 * 4.0 * theta.pow(2).sum() - (theta * phi).sum()     # θ* = φ / 4
@@ -68,6 +71,10 @@ def neumann_hypergradient(
         hvp = torch.autograd.grad(inner_grads, params, grad_outputs=term, retain_graph=True, allow_unused=True)
         term = [p - alpha * (h if h is not None else torch.zeros_like(p)) for p, h in zip(term, hvp, strict=True)]
         acc = [a + p for a, p in zip(acc, term, strict=True)]
+    if stats is not None:
+        first = float(torch.sqrt(sum(g.pow(2).sum() for g in outer)))
+        last = float(torch.sqrt(sum(t.detach().pow(2).sum() for t in term)))
+        stats["neumann_growth"] = last / first if first > 0 else float("nan")
     v = [alpha * a.detach() for a in acc]
     dot = sum((gi * vi).sum() for gi, vi in zip(inner_grads, v, strict=True))
     grads = torch.autograd.grad(dot, reward_params, retain_graph=True, allow_unused=True)
@@ -117,6 +124,10 @@ class BARFIReward(Term):
             is the primary return with discount ``primary_gamma``; its policy gradient uses
             GAE(``gae_lambda``) with a critic of ``r_p`` owned by this term.
         neumann_alpha: step size α of the Neumann series (and scale of the first-order step).
+        skip_without_signal: skip the outer step on a rollout without primary signal: every
+            ``r_p`` equal and no episode terminated, so every episode's primary return is fixed
+            by the time limit and ``∇_θ J`` is pure noise (which Adam would still turn into
+            full-size steps of φ). Logged as ``outer_skipped``.
         gamma: the learner's γ, passed to the aux term (potential shaping needs it).
 
     The output is ``r_φ`` evaluated with the current φ; gradients come from ``update``:
@@ -149,6 +160,7 @@ class BARFIReward(Term):
         value_epochs: int = 10,
         neumann_terms: int = 5,
         neumann_alpha: float = 0.1,
+        skip_without_signal: bool = False,
         seed: int = 0,
         gamma: float | None = None,
     ):
@@ -165,6 +177,7 @@ class BARFIReward(Term):
             ("neumann_terms", isinstance(neumann_terms, int) and neumann_terms >= 1, "an integer >= 1"),
             ("neumann_alpha", neumann_alpha > 0, "a number > 0"),
             ("aux_weight_init", math.isfinite(aux_weight_init), "a finite number"),
+            ("skip_without_signal", isinstance(skip_without_signal, bool), "true or false"),
         ]
         for field, ok, allowed in checks:
             if not ok:
@@ -182,6 +195,7 @@ class BARFIReward(Term):
         self.value_hidden, self.value_lr, self.value_epochs = tuple(value_hidden), float(value_lr), value_epochs
         self.n_terms = 1 if method == "first_order" else neumann_terms
         self.neumann_alpha = float(neumann_alpha)
+        self.skip_without_signal = skip_without_signal
         self.gen = torch.Generator().manual_seed(int(seed))
         self.psi = torch.tensor(math.log(discount_init / (1 - discount_init)), requires_grad=self.learn_discount)
         self.phi_net: nn.Sequential | None = None  # built on the first step (feature size)
@@ -208,11 +222,11 @@ class BARFIReward(Term):
             self.aux.observe_reset(obs, info, env_ids)
 
     def bind_agent(self, agent: Any) -> None:
-        """Called once by the PPO agent; BARFI differentiates through its policy update."""
+        """Called once by the agent (``ppo`` or ``pg``); BARFI differentiates through its policy update."""
         for attr in ("functional", "preprocess_obs", "cfg"):
             if not hasattr(agent, attr):
                 raise InvalidArgument(
-                    f"barfi needs an agent with {attr!r} (rewardlab's ppo); got {type(agent).__name__}"
+                    f"barfi needs an agent with {attr!r} (rewardlab's ppo or pg); got {type(agent).__name__}"
                 )
         self._agent = agent
 
@@ -290,8 +304,12 @@ class BARFIReward(Term):
         metrics = {"primary_value_loss": value_loss}
         if self._n_updates % self.update_every == 0:
             if self._agent is None:
-                raise InvalidArgument("barfi needs an agent that calls bind_agent (rewardlab's ppo)")
-            metrics.update(self._outer_step(rollout, feats, r_p, r_aux, term, trunc, adv_p))
+                raise InvalidArgument("barfi needs an agent that calls bind_agent (rewardlab's ppo or pg)")
+            no_signal = bool(r_p.max() - r_p.min() < 1e-8) and not bool(term.any())
+            if self.skip_without_signal:
+                metrics["outer_skipped"] = float(no_signal)
+            if not (self.skip_without_signal and no_signal):
+                metrics.update(self._outer_step(rollout, feats, r_p, r_aux, term, trunc, adv_p))
         with torch.no_grad():
             w = self._phi(feats.reshape(T * N, -1))
         metrics.update({"aux_weight": float(w[:, 0].mean()), "bias": float(w[:, 1].mean()),
@@ -335,13 +353,14 @@ class BARFIReward(Term):
         inner = torch.autograd.grad(inner_loss, plist, create_graph=True)
 
         reward_params = list(self.phi_net.parameters()) + ([self.psi] if self.learn_discount else [])
-        dj = neumann_hypergradient(inner, plist, outer, reward_params, self.neumann_alpha, self.n_terms)
+        stats: dict[str, float] = {}
+        dj = neumann_hypergradient(inner, plist, outer, reward_params, self.neumann_alpha, self.n_terms, stats)
         self.opt.zero_grad()
         for p, g in zip(reward_params, dj, strict=True):
             p.grad = -g.detach()  # Adam minimises: step along +dJ/dφ
         self.opt.step()
         norm = torch.sqrt(sum(g.pow(2).sum() for g in dj))
-        return {"outer_objective": float(j.detach()), "hypergrad_norm": float(norm)}
+        return {"outer_objective": float(j.detach()), "hypergrad_norm": float(norm), **stats}
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -68,6 +68,20 @@ def test_neumann_hypergradient_matches_finite_differences_on_a_quadratic(seed):
     assert np.abs(five - fd).max() < np.abs(first - fd).max()
 
 
+def test_neumann_growth_tells_a_contracting_series_from_a_diverging_one():
+    theta_star, outer, inner = _quadratic_problem(0)   # Hessian eigenvalues 0.5 ... 2.0
+    phi = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    theta = theta_star(phi.detach()).clone().requires_grad_(True)
+    g_out = torch.autograd.grad(outer(theta), [theta])
+    g_in = torch.autograd.grad(inner(theta, phi), [theta], create_graph=True)
+    growth = {}
+    for alpha in (0.5, 1.5):                            # 2/λ_max = 1: 1.5 is outside the convergence region
+        stats: dict[str, float] = {}
+        neumann_hypergradient(g_in, [theta], g_out, [phi], alpha=alpha, n_terms=5, stats=stats)
+        growth[alpha] = stats["neumann_growth"]
+    assert growth[0.5] < 1 < growth[1.5]
+
+
 def test_hypergradient_of_a_softmax_policy_matches_finite_differences():
     """A one-state bandit: π_θ = softmax(θ) maximises E_π[r_φ] + τ·H(π), r_φ = r_p + φ·r_aux.
     Its optimum is softmax(r_φ/τ), so J(φ) = E_{π*(φ)}[r_p] has an exact finite difference."""
@@ -140,7 +154,7 @@ def test_barfi_update_moves_phi_and_the_discount_on_a_real_ppo_rollout():
     agent.learn(128, rec)
     keys = [k for k in rec.metrics[-1] if k.startswith("reward_terms/barfi/")]
     assert {"reward_terms/barfi/aux_weight", "reward_terms/barfi/discount", "reward_terms/barfi/hypergrad_norm",
-            "reward_terms/barfi/outer_objective"} <= set(keys)
+            "reward_terms/barfi/outer_objective", "reward_terms/barfi/neumann_growth"} <= set(keys)
     term = stack.terms[0]
     w = term.phi_net[-1].bias.detach().numpy()
     assert not np.allclose(w, [1.0, 0.0])                       # φ moved
@@ -260,3 +274,57 @@ def test_barfi_repairs_a_harmful_aux_reward_on_cartpole():
     assert naive < 120                # the naive sum runs the cart off the track
     assert barfi > naive + 100        # BARFI learns to balance anyway
     assert min(weights) < 0.7         # ... by turning the aux weight down
+
+
+# -- experiment files and MountainCar aux rewards -------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["barfi_mountaincar", "barfi_mountaincar_helpful", "barfi_gridworld_pg",
+                                  "barfi_gridworld_helpful_pg"])
+def test_experiment_files_build_their_env_stack_and_agent(name):
+    from pathlib import Path
+
+    from rewardlab.agents import AGENTS
+    from rewardlab.experiment.config import load_config
+
+    cfg, _ = load_config(Path(__file__).parents[2] / "experiments" / f"{name}.yaml")
+    stack = cfg.reward.build_stack(cfg.agent.gamma)
+    venv = rewardlab.make_vec(cfg.env.id, cfg.env.n_envs, reward=stack, **cfg.env.kwargs)
+    agent = AGENTS.get(cfg.agent.name)(venv, gamma=cfg.agent.gamma, seed=0, params=dict(cfg.agent.params))
+    assert stack.terms[0]._agent is agent          # bind_agent ran: BARFI can differentiate through it
+    agent.learn(2 * agent.batch_size, Recorder())  # two updates: one outer step
+    assert stack.terms[0]._n_updates == 2
+
+
+def test_mountaincar_energy_shaping_pays_for_gaining_energy_and_valley_bonus_for_staying_low():
+    from rewardlab.shaping.auxiliary import MOUNTAINCAR_BOTTOM
+
+    energy = build_term("potential", {"potential": "rewardlab.shaping.auxiliary:mountaincar_energy",
+                                      "scale": 30.0}, gamma=0.99)
+    valley = build_term("state_bonus", {"potential": "rewardlab.shaping.auxiliary:mountaincar_valley"})
+    low = np.array([[MOUNTAINCAR_BOTTOM, 0.0], [MOUNTAINCAR_BOTTOM, 0.0]])
+    high = np.array([[MOUNTAINCAR_BOTTOM, 0.04], [-1.1, 0.0]])  # faster / higher up the left hill
+    energy.bind(2)
+    energy.observe_reset(low, {}, np.arange(2))
+    t = Transition(low, np.zeros(2), high, -np.ones(2), np.zeros(2, bool), np.zeros(2, bool))
+    assert (energy(t) > 0).all()
+    np.testing.assert_allclose(valley(t), [1.0, 0.0], atol=0.05)
+    with pytest.raises(Exception, match=r"\(n, 2\) observations"):
+        valley(Transition(None, None, np.zeros((2, 4)), np.zeros(2), np.zeros(2, bool), np.zeros(2, bool)))
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_skip_without_signal_leaves_phi_alone_when_no_episode_can_reach_the_goal(skip):
+    from rewardlab.agents.pg import make_pg
+
+    # 10x10 grid, 5-step episodes from the corner: the goal is out of reach, r_p is always 0.
+    stack = build_stack([{"name": "barfi", "params": {"aux": {"name": "grid_cell", "params": {"cell": [0, 1]}},
+                                                      "update_every": 1, "skip_without_signal": skip}}])
+    venv = rewardlab.make_vec("toy/GridWorld-v0", 2, reward=stack, size=10, max_episode_steps=5)
+    agent = make_pg(venv, gamma=0.99, seed=0, params={"n_steps": 32})
+    rec = Recorder()
+    agent.learn(128, rec)
+    moved = not np.allclose(stack.terms[0].phi_net[-1].bias.detach().numpy(), [1.0, 0.0])
+    assert moved is not skip      # without the option, noise alone moves φ
+    if skip:
+        assert all(m["reward_terms/barfi/outer_skipped"] == 1.0 for m in rec.metrics)
