@@ -1,14 +1,16 @@
 """CALM learning curves: eval success rate (mean ± std over seeds) per run directory, as a
-table and a PNG. Each argument is ``label=RUN_DIR``.
+table and a PNG. Each argument is ``label=RUN_DIR``; RUN_DIR may be a quoted glob matching
+several run directories (e.g. one per seed), whose seeds are pooled.
 
-    python benchmarks/calm_report.py sparse=runs/sparse_minihack_keyroom_fixed__* \\
-        oracle=runs/calm_oracle_minihack_keyroom__* scripted=runs/calm_minihack_keyroom__* \\
-        --out docs/methods/calm_keyroom.png
+    python benchmarks/calm_report.py 'sparse=runs/sparse_keyroom_s5__*' \\
+        'oracle=runs/calm_oracle_keyroom_s5__*' 'scripted=runs/calm_scripted_keyroom_s5__*' \\
+        --out docs/methods/calm_keyroom_s5.png
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,16 +20,22 @@ from rewardlab.experiment import keys
 from rewardlab.experiment.runner import read_metrics, seed_dirs
 
 
-def curves(run: Path, key: str, kinds: tuple[str, ...]) -> tuple[list[int], np.ndarray, list[str]]:
+def expand(pattern: str) -> list[Path]:
+    """The seed directories of every run directory matching ``pattern`` (a path or a glob)."""
+    runs = sorted(glob.glob(pattern)) or [pattern]
+    return [d for r in runs for d in seed_dirs(Path(r))]
+
+
+def curves(run: str, key: str, kinds: tuple[str, ...]) -> tuple[list[int], np.ndarray, list[str]]:
     """Steps and a (seeds, steps) array of ``key`` at the rows of ``kinds`` common to all seeds."""
     per_seed: list[dict[int, float]] = []
     names = []
-    for d in seed_dirs(run):
+    for d in expand(run):
         if not (d / "final_eval.json").is_file():
             continue  # a seed still training
         rows = [r for r in read_metrics(d) if r["kind"] in kinds and key in r]
         per_seed.append({r["step"]: r[key] for r in rows})
-        names.append(d.name)
+        names.append(f"{d.parent.name}/{d.name}")
     steps = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
     return steps, np.array([[s[x] for x in steps] for s in per_seed]), names
 
@@ -37,15 +45,30 @@ def main() -> None:
     p.add_argument("runs", nargs="+", help="label=RUN_DIR")
     p.add_argument("--out", default=None, help="PNG of the curves")
     p.add_argument("--key", default=keys.EVAL_SUCCESS_RATE)
+    p.add_argument("--random-env", default=None, help="also evaluate a uniform random policy on this env id")
+    p.add_argument("--random-episodes", type=int, default=200)
     args = p.parse_args()
+    random_rate = None
+    if args.random_env:
+        import rewardlab
+        from rewardlab.experiment.evaluate import evaluate
+
+        venv = rewardlab.make_vec(args.random_env, 4, obs=["chars_crop"])
+        rng = np.random.default_rng(0)
+        n = int(venv.single_action_space.n)
+        res = evaluate(lambda obs, det: rng.integers(0, n, size=4), venv, args.random_episodes, seed=10_000)
+        venv.close()
+        random_rate = res.success_rate
+        print(f"uniform random policy on {args.random_env}: success rate {random_rate:.3f} over "
+              f"{args.random_episodes} episodes, true return {res.mean_return:.3f}")
     results = {}
     for spec in args.runs:
         label, _, path = spec.partition("=")
-        results[label] = curves(Path(path), args.key, ("eval", "final"))
+        results[label] = curves(path, args.key, ("eval", "final"))
     extra: dict[str, dict[str, float]] = defaultdict(dict)
     for spec in args.runs:
         label, _, path = spec.partition("=")
-        for d in seed_dirs(Path(path)):
+        for d in expand(path):
             if not (d / "final_eval.json").is_file():
                 continue
             train = [r for r in read_metrics(d) if r["kind"] == "train"]
@@ -72,6 +95,8 @@ def main() -> None:
             m, sd = vals.mean(0), vals.std(0)
             ax.plot(steps, m, marker="o", label=f"{label} ({len(names)} seeds)")
             ax.fill_between(steps, m - sd, m + sd, alpha=0.2)
+        if random_rate is not None:
+            ax.axhline(random_rate, color="gray", ls="--", label="uniform random policy")
         ax.set_xlabel("environment steps")
         ax.set_ylabel(args.key)
         ax.grid(alpha=0.3)

