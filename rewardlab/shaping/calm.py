@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import Term
+from rewardlab.core.terms import Term, require_info
 from rewardlab.core.transition import Transition, select_info
 from rewardlab.errors import InvalidArgument
 from rewardlab.llm.base import LLMBackend, YesNoStats, ask_yes_no, make_backend
@@ -88,9 +88,7 @@ class StepView:
     def rows(info: dict[str, Any], n: int) -> list[StepView]:
         """One view per row of a vector-form info dict."""
         for key in ("message", "chars", "inventory", "agent_pos"):
-            if key not in info:
-                raise InvalidArgument(f"CALM needs info[{key!r}] (a minihack/... env); "
-                                      f"got keys {sorted(k for k in info if not k.startswith('_'))}")
+            require_info(info, key, "CALM", " - use a minihack/... env")
         chars, pos = np.asarray(info["chars"]), np.asarray(info["agent_pos"]).reshape(n, 2)
         return [StepView(str(info["message"][i]), chars[i], str(info["inventory"][i]), pos[i]) for i in range(n)]
 

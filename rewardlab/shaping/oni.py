@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import Term
+from rewardlab.core.terms import Term, require_info
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
 from rewardlab.llm.base import LLMBackend, YesNoStats, ask_yes_no, make_backend
@@ -457,9 +457,7 @@ class ONIReward(Term):
         return out
 
     def __call__(self, t: Transition) -> np.ndarray:
-        if "message" not in t.info:
-            raise InvalidArgument("oni needs info['message'] (a minihack/... or NetHack env)")
-        msgs = [str(m).strip() for m in t.info["message"]]
+        msgs = [str(m).strip() for m in require_info(t.info, "message", "oni", " - use a minihack/... or NetHack env")]
         new = list(dict.fromkeys(m for m in msgs if m and m not in self._submitted))
         self._submitted.update(new)
         items = self._items(new)
