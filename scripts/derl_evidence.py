@@ -2,16 +2,21 @@
 
     python scripts/derl_evidence.py experiments/derl_gridworld.yaml --meta-seeds 0,1,2 \\
         --methods grpo,random,evolution --test-seeds 100,101,102 --out runs/derl_evidence
+    python scripts/derl_evidence.py experiments/derl_alfworld.yaml --methods grpo,random --parallel 1 \
+        --sparse success --out runs/derl_evidence_alfworld
 
 1. For every method and meta-seed: the DERL loop of the experiment (``derl.method``, ``derl.seed``
    and the inner training seed set to the meta-seed), rounds × K candidates each — the same
    number of inner trainings of the same step budget for every method.
 2. Held-out test: the best program of every run (by its validation score) and the hand-designed
-   sparse reward (``env``) are retrained from scratch on ``--test-seeds`` (seeds no candidate was
+   sparse reward (``--sparse``, default ``env``) are retrained from scratch on ``--test-seeds`` (seeds no candidate was
    trained with) and evaluated on the unshaped env with ``--test-episodes`` episodes — on the
    experiment's validation env (``derl.validation``, e.g. ALFWorld's held-out games) if it has one.
 3. Prints a markdown table, writes ``evidence.json`` and ``derl_evidence.png`` (best validation
    score so far vs candidates trained, mean over meta-seeds) into ``--out``.
+
+``--reuse`` takes finished DERL runs (same method, meta-seed) from ``--out`` instead of running
+them again, e.g. to redo only the held-out test.
 """
 
 from __future__ import annotations
@@ -23,16 +28,28 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from rewardlab.experiment.config import load_config
-from rewardlab.shaping.derl.loop import _init_worker, run_derl, train_candidate
-
-SPARSE = "env"
+from rewardlab.shaping.derl.loop import DerlSummary, _init_worker, run_derl, train_candidate
 
 
-def _meta_run(path: str, method: str, seed: int, out: Path) -> dict:
+def _finished(out: Path, method: str, seed: int) -> DerlSummary | None:
+    """A finished DERL run of (method, meta-seed) already in ``out`` (for ``--reuse``)."""
+    for run_dir in sorted((out / "meta" / method).glob("*/")):
+        if not (run_dir / "summary.json").exists():
+            continue
+        derl = yaml.safe_load((run_dir / "config.yaml").read_text())
+        if derl["derl"]["seed"] == seed and derl["train"]["seeds"] == [seed]:
+            rounds = json.loads((run_dir / "summary.json").read_text())["rounds"]
+            cands = [json.loads(line) for line in (run_dir / "candidates.jsonl").read_text().splitlines() if line]
+            return DerlSummary(run_dir, method, cands, rounds)
+    return None
+
+
+def _meta_run(path: str, method: str, seed: int, out: Path, reuse: bool = False) -> dict:
     cfg, _ = load_config(path, [f"derl.method={method}", f"derl.seed={seed}", f"train.seeds=[{seed}]"])
-    summary = run_derl(cfg, out=out / "meta" / method)
+    summary = (_finished(out, method, seed) if reuse else None) or run_derl(cfg, out=out / "meta" / method)
     cands = sorted(summary.candidates, key=lambda c: (c["round"], c["index"]))
     best_so_far = np.maximum.accumulate([c["score"] for c in cands]).tolist()
     best = summary.best
@@ -50,6 +67,9 @@ def main() -> None:
     ap.add_argument("--test-episodes", type=int, default=100)
     ap.add_argument("--parallel", type=int, default=2, help="DERL runs at the same time (each has its own workers)")
     ap.add_argument("--out", type=Path, default=Path("runs/derl_evidence"))
+    ap.add_argument("--sparse", default="env", help="the hand-designed sparse program (a primitive of the file)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse finished DERL runs of the same method and seed in --out")
     args = ap.parse_args()
     seeds = [int(s) for s in args.meta_seeds.split(",")]
     methods = args.methods.split(",")
@@ -57,7 +77,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     with ThreadPoolExecutor(args.parallel) as ex:
-        runs = list(ex.map(lambda ms: _meta_run(args.experiment, ms[0], ms[1], args.out),
+        runs = list(ex.map(lambda ms: _meta_run(args.experiment, ms[0], ms[1], args.out, args.reuse),
                            [(m, s) for s in seeds for m in methods]))
 
     # Held-out test: retrain each distinct best program and the sparse reward on unseen seeds.
@@ -65,7 +85,7 @@ def main() -> None:
                                              f"eval.final_episodes={args.test_episodes}"])
     base = cfg.model_dump(by_alias=True, exclude_none=True)
     prims = cfg.derl.primitive_specs()
-    programs = list(dict.fromkeys([SPARSE] + [r["best_program"] for r in runs]))
+    programs = list(dict.fromkeys([args.sparse] + [r["best_program"] for r in runs]))
     # With a validation env (ALFWorld's held-out games) the test is scored there too.
     validation = None if cfg.derl.validation is None else \
         {**cfg.derl.validation.model_dump(), "episodes": args.test_episodes}
@@ -84,9 +104,9 @@ def main() -> None:
     for r in runs:
         r["test"] = test[r["best_program"]]
 
-    lines = [f"| method | meta-seed | best program (validation score) | held-out {test[SPARSE]['metric']} "
+    lines = [f"| method | meta-seed | best program (validation score) | held-out {test[args.sparse]['metric']} "
              f"(test seeds {args.test_seeds}, {args.test_episodes} episodes each) |", "|---|---|---|---|"]
-    lines.append(f"| hand-designed sparse | - | `{SPARSE}` | {_fmt(test[SPARSE])} |")
+    lines.append(f"| hand-designed sparse | - | `{args.sparse}` | {_fmt(test[args.sparse])} |")
     for r in runs:
         lines.append(f"| {r['method']} | {r['seed']} | `{r['best_program']}` ({r['best_validation']:.3f}) | "
                      f"{_fmt(r['test'])} |")
@@ -98,8 +118,8 @@ def main() -> None:
         rounds = np.mean([r["round_means"] for r in rs], axis=0)
         lines.append(f"| {m} | {np.mean(vals):.3f} ± {np.std(vals):.3f} | "
                      f"{', '.join(f'{x:.3f}' for x in rounds)} |")
-    lines.append(f"| sparse (`{SPARSE}`) | {test[SPARSE]['mean']:.3f} (one program, {len(test_seeds)} test seeds) "
-                 "| - |")
+    lines.append(f"| sparse (`{args.sparse}`) | {test[args.sparse]['mean']:.3f} "
+                 f"(one program, {len(test_seeds)} test seeds) | - |")
     table = "\n".join(lines)
     print(table)
     (args.out / "evidence.md").write_text(table + "\n")
