@@ -22,6 +22,7 @@ them again, e.g. to redo only the held-out test.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -93,7 +94,7 @@ def main() -> None:
     with ProcessPoolExecutor(cfg.derl.workers or 1, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker) as pool:
         futures = {p: pool.submit(train_candidate, base, p, prims, f"test_{i:02d}",
-                                  str(args.out / "test" / f"p{i:02d}"), validation)
+                                  str(args.out / "test" / _test_dir(i, p)), validation)
                    for i, p in enumerate(programs)}
         for p, f in futures.items():
             row = f.result()
@@ -127,6 +128,11 @@ def main() -> None:
                                                        indent=2, default=str))
     _plot(runs, methods, args.out / "derl_evidence.png")
     print(f"wrote {args.out / 'evidence.md'}, evidence.json, derl_evidence.png")
+
+
+def _test_dir(i: int, program: str) -> str:
+    # The program's hash in the name: a re-run with other programs must not resume a stale run.
+    return f"p{i:02d}_{hashlib.sha1(program.encode()).hexdigest()[:8]}"
 
 
 def _fmt(t: dict) -> str:
