@@ -95,7 +95,11 @@ def clip_gradient(tree: Any, max_norm: float) -> Any:
 
 @dataclass
 class Demos:
-    """Expert demonstrations of one Brax task: ``obs`` (N, T+1, d), ``actions`` (N, T, a), reset ``keys`` (N, 2)."""
+    """Expert demonstrations of one Brax task: ``obs`` (N, T+1, d), ``actions`` (N, T, a), reset ``keys`` (N, 2).
+
+    ``returns`` are summed up to the first termination. The first ``n_train`` trajectories
+    are for training; the rest (if any) are held-out expert trajectories for evaluation.
+    """
 
     env: str
     backend: str
@@ -103,6 +107,22 @@ class Demos:
     actions: np.ndarray
     keys: np.ndarray
     returns: np.ndarray
+    n_train: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_train is None:
+            self.n_train = int(self.obs.shape[0])
+        if not 1 <= self.n_train <= self.obs.shape[0]:
+            raise InvalidArgument(f"n_train must be in [1, {self.obs.shape[0]}], got {self.n_train}")
+
+    def split(self) -> tuple[Demos, Demos | None]:
+        """``(train, held_out)``; ``held_out`` is None when every trajectory is for training."""
+        k = self.n_train
+
+        def part(sl: slice) -> Demos:
+            return Demos(self.env, self.backend, self.obs[sl], self.actions[sl], self.keys[sl], self.returns[sl])
+
+        return part(slice(0, k)), (part(slice(k, None)) if k < self.obs.shape[0] else None)
 
     @property
     def horizon(self) -> int:
@@ -110,7 +130,8 @@ class Demos:
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, env=self.env, backend=self.backend, obs=self.obs.astype(np.float32),
-                            actions=self.actions.astype(np.float32), keys=self.keys, returns=self.returns)
+                            actions=self.actions.astype(np.float32), keys=self.keys, returns=self.returns,
+                            n_train=self.n_train)
 
     @classmethod
     def load(cls, path: str | Path) -> Demos:
@@ -123,7 +144,8 @@ class Demos:
             raise ConfigError(f"ILD demos {str(path)!r} not found; shipped demos: {', '.join(shipped) or '(none)'} "
                               "(regenerate with scripts/make_ild_expert.py)")
         with np.load(p) as z:
-            return cls(str(z["env"]), str(z["backend"]), z["obs"], z["actions"], z["keys"], z["returns"])
+            n_train = int(z["n_train"]) if "n_train" in z.files else None
+            return cls(str(z["env"]), str(z["backend"]), z["obs"], z["actions"], z["keys"], z["returns"], n_train)
 
 
 class MLPPolicy:
@@ -150,6 +172,15 @@ class MLPPolicy:
         return jnp.tanh(x @ w + b)
 
 
+def _is_float_array(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def _alive(done: jax.Array) -> jax.Array:
+    """1 for the steps up to and including the first ``done``, 0 after it (``done`` has shape ``(T,)``)."""
+    return jnp.concatenate([jnp.ones(1, done.dtype), jnp.cumprod(1.0 - done)[:-1]])
+
+
 class DiffRollout:
     """Differentiable rollouts of ``MLPPolicy`` through a Brax env with truncation and per-step clipping."""
 
@@ -164,7 +195,11 @@ class DiffRollout:
         self.truncation, self.step_grad_clip = truncation, step_grad_clip
 
     def __call__(self, params: list, state: Any) -> tuple[jax.Array, jax.Array]:
-        """One env from ``state``: observations ``(T+1, d)`` (the first is ``state.obs``) and rewards ``(T,)``."""
+        """One env from ``state``: observations ``(T+1, d)`` (the first is ``state.obs``) and rewards ``(T,)``.
+
+        Rewards after the first termination (``done``) are zeroed: the physics keeps running, but
+        the episode's return stops there (Ant falling over ends its episode).
+        """
 
         def body(s, i):
             if self.step_grad_clip is not None:
@@ -175,11 +210,11 @@ class DiffRollout:
                 cut = (i + 1) % self.truncation == 0
                 ns = jax.tree_util.tree_map(
                     lambda x: jnp.where(cut, jax.lax.stop_gradient(x), x)
-                    if jnp.issubdtype(x.dtype, jnp.floating) else x, ns)
-            return ns, (ns.obs, ns.reward)
+                    if _is_float_array(x) else x, ns)
+            return ns, (ns.obs, ns.reward, ns.done)
 
-        _, (obs, rew) = jax.lax.scan(body, state, jnp.arange(self.horizon))
-        return jnp.concatenate([state.obs[None], obs]), rew
+        _, (obs, rew, done) = jax.lax.scan(body, state, jnp.arange(self.horizon))
+        return jnp.concatenate([state.obs[None], obs]), rew * _alive(done)
 
 
 @dataclass
@@ -222,7 +257,7 @@ class ILD:
 
     def __init__(self, demos: Demos, config: ILDConfig | None = None, *, seed: int = 0):
         self.cfg = cfg = config or ILDConfig()
-        n = demos.obs.shape[0] if cfg.n_demos is None else cfg.n_demos
+        n = demos.n_train if cfg.n_demos is None else cfg.n_demos
         if not 1 <= n <= demos.obs.shape[0]:
             raise InvalidArgument(f"n_demos must be in [1, {demos.obs.shape[0]}], got {n}")
         horizon = cfg.horizon or demos.horizon
@@ -339,8 +374,12 @@ def reacher_pd_expert(kp: float = 0.5, kd: float = 0.1):
     return act
 
 
-def collect_demos(env_name: str, backend: str, policy: Any, *, horizon: int, n: int, seed: int) -> Demos:
-    """Roll out a deterministic ``policy(obs) -> action`` from ``n`` seeded reset keys and record it."""
+def collect_demos(env_name: str, backend: str, policy: Any, *, horizon: int, n: int, seed: int,
+                  n_train: int | None = None) -> Demos:
+    """Roll out a deterministic ``policy(obs) -> action`` from ``n`` seeded reset keys and record it.
+
+    Returns are summed up to the first termination; the first ``n_train`` (default all) are training demos.
+    """
     env = make_brax_env(env_name, backend)
     keys = jax.random.split(jax.random.PRNGKey(seed), n)
     states = jax.vmap(env.reset)(keys)
@@ -349,13 +388,14 @@ def collect_demos(env_name: str, backend: str, policy: Any, *, horizon: int, n: 
         def body(st, _):
             a = policy(st.obs)
             ns = env.step(st, a)
-            return ns, (ns.obs, a, ns.reward)
+            return ns, (ns.obs, a, ns.reward, ns.done)
 
-        _, (obs, acts, rew) = jax.lax.scan(body, s, None, length=horizon)
-        return jnp.concatenate([s.obs[None], obs]), acts, rew.sum()
+        _, (obs, acts, rew, done) = jax.lax.scan(body, s, None, length=horizon)
+        return jnp.concatenate([s.obs[None], obs]), acts, (rew * _alive(done)).sum()
 
     obs, acts, rets = jax.jit(jax.vmap(one))(states)
-    return Demos(env_name, backend, np.asarray(obs), np.asarray(acts), np.asarray(keys), np.asarray(rets))
+    return Demos(env_name, backend, np.asarray(obs), np.asarray(acts), np.asarray(keys), np.asarray(rets),
+                 n_train=n_train)
 
 
 # -- the runner's agent ------------------------------------------------------------------

@@ -42,12 +42,24 @@ def test_shipped_demos_and_clear_errors():
     # the expert reaches: the fingertip ends closer to the target than it started
     dist = np.linalg.norm(demos.obs[:, :, 8:10], axis=-1)
     assert dist[:, -1].mean() < 0.6 * dist[:, 0].mean()
-    with pytest.raises(ConfigError, match="ILD demos 'walker' not found; shipped demos: reacher"):
+    with pytest.raises(ConfigError, match="ILD demos 'walker' not found; shipped demos: ant, reacher"):
         Demos.load("walker")
     with pytest.raises(ConfigError, match=r"unknown ILD parameter\(s\) \['learning_rate'\]"):
         make_ild(None, gamma=0.99, seed=0, params={"learning_rate": 1e-3})
     with pytest.raises(ConfigError, match="truncation must be >= 1"):
         make_ild(None, gamma=0.99, seed=0, params={"truncation": 0})
+
+
+def test_shipped_ant_demos_come_from_a_walking_expert():
+    demos = Demos.load("ant")
+    assert demos.env == "ant" and demos.backend == "spring"
+    assert demos.obs.shape == (24, 101, 27) and demos.actions.shape == (24, 100, 8) and demos.n_train == 16
+    train, held = demos.split()
+    assert train.obs.shape[0] == 16 and held.obs.shape[0] == 8
+    assert np.abs(demos.actions).max() <= 1.0
+    # Ant's reward is forward velocity + 1 per healthy step - control/contact costs: over 100 steps
+    # standing still earns at most ~100, so returns well above that mean the expert walks forward.
+    assert demos.returns.mean() > 200 and np.median(held.returns) > 200
 
 
 @pytest.mark.slow
