@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rewardlab.core.registry import Registry
 from rewardlab.errors import ConfigError, InvalidArgument, RewardLabError
 
-__all__ = ["LLMBackend", "LLMError", "BACKENDS", "make_backend", "parse_yes_no", "ask_yes_no",
+__all__ = ["LLMBackend", "LLMError", "BACKENDS", "make_backend", "parse_yes_no", "ask_parsed", "ask_yes_no",
            "YesNoStats", "RETRY_SUFFIX"]
 
 log = logging.getLogger("rewardlab.llm")
@@ -131,6 +131,35 @@ class YesNoStats:
         self.garbled += other.garbled
 
 
+def ask_parsed(backend: LLMBackend, prompts: Sequence[str], parse: Callable[[str], Any], retries: int = 1,
+               suffix: str = "", counted_as: str = "garbled") -> tuple[list[Any], int]:
+    """``parse(reply)`` for each prompt; a ``None`` (garbled) answer is asked again up to ``retries``
+    times with ``suffix`` appended once more each time. Returns the answers (``None`` where still
+    garbled, logged as a warning saying they are ``counted_as``) and how many re-asks were made.
+
+    >>> from rewardlab.llm.scripted import ScriptedBackend
+    >>> ask_parsed(ScriptedBackend(rules=[["door", "Yes"], ["key", "perhaps"]]), ["door?", "key?"], parse_yes_no)
+    ([True, None], 1)
+    """
+    if retries < 0:
+        raise InvalidArgument(f"retries must be >= 0, got {retries}")
+    prompts = list(prompts)
+    answers = [parse(t) for t in backend.complete(prompts)] if prompts else []
+    retried = 0
+    for attempt in range(1, retries + 1):
+        todo = [i for i, a in enumerate(answers) if a is None]
+        if not todo:
+            break
+        retried += len(todo)
+        replies = backend.complete([prompts[i] + suffix * attempt for i in todo])
+        for i, text in zip(todo, replies, strict=True):
+            answers[i] = parse(text)
+    if garbled := sum(a is None for a in answers):
+        log.warning("%d of %d LLM replies stayed unparseable after %d retries; counted as %s",
+                    garbled, len(prompts), retries, counted_as)
+    return answers, retried
+
+
 def ask_yes_no(backend: LLMBackend, prompts: Sequence[str], retries: int = 1) -> tuple[list[bool], YesNoStats]:
     """Yes/no answers to ``prompts``; garbled replies are re-asked ``retries`` times with
     ``RETRY_SUFFIX`` appended, then counted in ``stats.garbled`` and treated as "no".
@@ -140,22 +169,8 @@ def ask_yes_no(backend: LLMBackend, prompts: Sequence[str], retries: int = 1) ->
     >>> ask_yes_no(b, ["door?", "key?", "wall?"])
     ([True, False, False], YesNoStats(asked=3, yes=1, retried=1, garbled=1))
     """
-    if retries < 0:
-        raise InvalidArgument(f"retries must be >= 0, got {retries}")
-    stats = YesNoStats(asked=len(prompts))
-    answers: list[bool | None] = [parse_yes_no(t) for t in backend.complete(list(prompts))]
-    for attempt in range(1, retries + 1):
-        todo = [i for i, a in enumerate(answers) if a is None]
-        if not todo:
-            break
-        stats.retried += len(todo)
-        replies = backend.complete([prompts[i] + RETRY_SUFFIX * attempt for i in todo])
-        for i, text in zip(todo, replies, strict=True):
-            answers[i] = parse_yes_no(text)
-    stats.garbled = sum(a is None for a in answers)
-    if stats.garbled:
-        log.warning("%d of %d LLM replies stayed unparseable after %d retries; counted as 'no'",
-                    stats.garbled, len(prompts), retries)
+    answers, retried = ask_parsed(backend, prompts, parse_yes_no, retries, RETRY_SUFFIX, counted_as="'no'")
+    stats = YesNoStats(asked=len(prompts), retried=retried, garbled=sum(a is None for a in answers))
     out = [bool(a) for a in answers]
     stats.yes = sum(out)
     return out, stats

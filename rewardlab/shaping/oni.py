@@ -45,7 +45,7 @@ import numpy as np
 from rewardlab.core.terms import Term, require_info
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
-from rewardlab.llm.base import LLMBackend, YesNoStats, ask_yes_no, make_backend
+from rewardlab.llm.base import LLMBackend, YesNoStats, ask_parsed, ask_yes_no, make_backend
 
 __all__ = ["ONI_PROMPT", "ONI_RANKING_PROMPT", "ONIReward", "MessageAnnotator", "PairAnnotator",
            "HashingEmbedder", "MiniLMEmbedder", "LogisticClassifier", "BradleyTerryModel", "make_embedder",
@@ -114,23 +114,10 @@ def ask_preferences(backend: LLMBackend, pairs: Sequence[tuple[str, str]],
     >>> ask_preferences(ScriptedBackend("oni_ranking"), [("It's a wall.", "You kill the newt!")])
     ([0.0], PreferenceStats(asked=1, first=0, second=1, ties=0, retried=0, garbled=0))
     """
-    if retries < 0:
-        raise InvalidArgument(f"retries must be >= 0, got {retries}")
     prompts = [ONI_RANKING_PROMPT.format(first=a, second=b) for a, b in pairs]
-    stats = PreferenceStats(asked=len(prompts))
-    answers = [parse_preference(t) for t in backend.complete(prompts)] if prompts else []
-    for attempt in range(1, retries + 1):
-        todo = [i for i, a in enumerate(answers) if a is None]
-        if not todo:
-            break
-        stats.retried += len(todo)
-        replies = backend.complete([prompts[i] + RANKING_RETRY_SUFFIX * attempt for i in todo])
-        for i, text in zip(todo, replies, strict=True):
-            answers[i] = parse_preference(text)
-    stats.garbled = sum(a is None for a in answers)
-    if stats.garbled:
-        log.warning("%d of %d ranking replies stayed unparseable after %d retries; counted as ties",
-                    stats.garbled, len(prompts), retries)
+    answers, retried = ask_parsed(backend, prompts, parse_preference, retries, RANKING_RETRY_SUFFIX,
+                                  counted_as="ties")
+    stats = PreferenceStats(asked=len(prompts), retried=retried, garbled=sum(a is None for a in answers))
     out = [0.5 if a is None else a for a in answers]
     stats.first, stats.second = sum(a == 1.0 for a in out), sum(a == 0.0 for a in out)
     stats.ties = len(out) - stats.first - stats.second
