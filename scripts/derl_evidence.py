@@ -6,7 +6,8 @@
         --sparse success --out runs/derl_evidence_alfworld
 
 1. For every method and meta-seed: the DERL loop of the experiment (``derl.method``, ``derl.seed``
-   and the inner training seed set to the meta-seed), rounds × K candidates each — the same
+   and the inner training seed set to the meta-seed; with ``--inner-seeds K`` each candidate is
+   trained on K seeds and scored by the mean), rounds × K candidates each — the same
    number of inner trainings of the same step budget for every method.
 2. Held-out test: the best program of every run (by its validation score) and the hand-designed
    sparse reward (``--sparse``, default ``env``) are retrained from scratch on ``--test-seeds`` (seeds no candidate was
@@ -25,6 +26,7 @@ import argparse
 import hashlib
 import json
 import multiprocessing as mp
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,22 +37,29 @@ from rewardlab.experiment.config import load_config
 from rewardlab.shaping.derl.loop import DerlSummary, _init_worker, run_derl, train_candidate
 
 
-def _finished(out: Path, method: str, seed: int) -> DerlSummary | None:
+def _finished(out: Path, method: str, seed: int, train_seeds: list[int]) -> DerlSummary | None:
     """A finished DERL run of (method, meta-seed) already in ``out`` (for ``--reuse``)."""
     for run_dir in sorted((out / "meta" / method).glob("*/")):
         if not (run_dir / "summary.json").exists():
             continue
         derl = yaml.safe_load((run_dir / "config.yaml").read_text())
-        if derl["derl"]["seed"] == seed and derl["train"]["seeds"] == [seed]:
+        if derl["derl"]["seed"] == seed and derl["train"]["seeds"] == train_seeds:
             rounds = json.loads((run_dir / "summary.json").read_text())["rounds"]
             cands = [json.loads(line) for line in (run_dir / "candidates.jsonl").read_text().splitlines() if line]
             return DerlSummary(run_dir, method, cands, rounds)
     return None
 
 
-def _meta_run(path: str, method: str, seed: int, out: Path, reuse: bool = False) -> dict:
-    cfg, _ = load_config(path, [f"derl.method={method}", f"derl.seed={seed}", f"train.seeds=[{seed}]"])
-    summary = (_finished(out, method, seed) if reuse else None) or run_derl(cfg, out=out / "meta" / method)
+def _inner_seeds(seed: int, k: int) -> list[int]:
+    """The training seeds of every candidate of meta-seed ``seed`` (disjoint across meta-seeds)."""
+    return [seed * k + i for i in range(k)]
+
+
+def _meta_run(path: str, method: str, seed: int, out: Path, reuse: bool = False, inner_seeds: int = 1,
+              overrides: Sequence[str] = ()) -> dict:
+    seeds = _inner_seeds(seed, inner_seeds)
+    cfg, _ = load_config(path, [*overrides, f"derl.method={method}", f"derl.seed={seed}", f"train.seeds={seeds}"])
+    summary = (_finished(out, method, seed, seeds) if reuse else None) or run_derl(cfg, out=out / "meta" / method)
     cands = sorted(summary.candidates, key=lambda c: (c["round"], c["index"]))
     best_so_far = np.maximum.accumulate([c["score"] for c in cands]).tolist()
     best = summary.best
@@ -69,6 +78,10 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2, help="DERL runs at the same time (each has its own workers)")
     ap.add_argument("--out", type=Path, default=Path("runs/derl_evidence"))
     ap.add_argument("--sparse", default="env", help="the hand-designed sparse program (a primitive of the file)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a field of the experiment (as rewardlab run --set), for search and test")
+    ap.add_argument("--inner-seeds", type=int, default=1,
+                    help="training seeds per candidate (its score is the mean); meta-seed s uses s*K .. s*K+K-1")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse finished DERL runs of the same method and seed in --out")
     args = ap.parse_args()
@@ -78,11 +91,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     with ThreadPoolExecutor(args.parallel) as ex:
-        runs = list(ex.map(lambda ms: _meta_run(args.experiment, ms[0], ms[1], args.out, args.reuse),
+        runs = list(ex.map(lambda ms: _meta_run(args.experiment, ms[0], ms[1], args.out, args.reuse,
+                                                    args.inner_seeds, args.set),
                            [(m, s) for s in seeds for m in methods]))
 
     # Held-out test: retrain each distinct best program and the sparse reward on unseen seeds.
-    cfg, raw = load_config(args.experiment, [f"train.seeds={test_seeds}",
+    cfg, raw = load_config(args.experiment, [*args.set, f"train.seeds={test_seeds}",
                                              f"eval.final_episodes={args.test_episodes}"])
     base = cfg.model_dump(by_alias=True, exclude_none=True)
     prims = cfg.derl.primitive_specs()
