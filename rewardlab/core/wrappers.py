@@ -12,6 +12,7 @@ monitor is needed.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,8 +274,12 @@ class ShapedVectorEnv(VectorWrapper):
         return out
 
 
-class ShapedEnv(gym.Wrapper):
+class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replace a single env's reward with a ``RewardStack`` (terms see a batch of one).
+
+    ``stack`` is a ``RewardStack`` or term specs (as in YAML). Built from specs, the wrapper
+    records them, so ``gym.make(env.spec)`` rebuilds it with a fresh stack; a stack object
+    holds per-env state that a second env must not share, so it is not recorded.
 
     >>> import gymnasium as gym
     >>> from rewardlab.shaping.basic import EnvReward, StepPenalty
@@ -283,12 +288,29 @@ class ShapedEnv(gym.Wrapper):
     >>> _, reward, _, _, info = env.step(0)
     >>> reward, info["reward_terms"], info["reward_env"]
     (0.75, {'env': 1.0, 'step_penalty': -0.25}, 1.0)
+    >>> env = ShapedEnv(gym.make("CartPole-v1"), ["env", {"name": "step_penalty", "params": {"value": 0.25}}])
+    >>> env.spec.additional_wrappers[-1].kwargs["stack"][1]["params"]
+    {'value': 0.25}
     """
 
-    def __init__(self, env: gym.Env, stack: RewardStack):
+    def __init__(self, env: gym.Env, stack: RewardStack | list[Any] | tuple[Any, ...] | None, *,
+                 gamma: float | None = None):
+        if isinstance(stack, (list, tuple)):
+            from rewardlab.core.terms import build_stack
+
+            specs = deepcopy(list(stack))
+            stack = build_stack(deepcopy(specs), gamma=gamma)
+            gym.utils.RecordConstructorArgs.__init__(self, stack=specs, gamma=gamma)
+        elif isinstance(stack, RewardStack):
+            gym.utils.RecordConstructorArgs.__init__(self, stack=None, gamma=gamma)
+        elif stack is None:
+            # What env.spec holds for a wrapper built from a stack object.
+            raise InvalidArgument("ShapedEnv was given no stack; a ShapedEnv built from a RewardStack object "
+                                  "cannot be rebuilt from env.spec: build it from term specs "
+                                  "(rewardlab.make(env_id, reward=[...])) instead")
+        else:
+            raise InvalidArgument(f"stack must be a RewardStack or a list of term specs, got {type(stack).__name__}")
         super().__init__(env)
-        if not isinstance(stack, RewardStack):
-            raise InvalidArgument(f"stack must be a RewardStack, got {type(stack).__name__}")
         self.stack = stack
         stack.bind(1)
         self._ids = np.zeros(1, np.int64)

@@ -103,6 +103,8 @@ def make(env_id: str, reward: Any = None, *, gamma: float | None = None, **kwarg
     0.5
     """
     env = _make_base(env_id, **kwargs)
+    if isinstance(reward, (list, tuple)):  # specs: the wrapper records them, so env.spec rebuilds it
+        return ShapedEnv(env, reward, gamma=gamma)
     stack = _as_stack(reward, gamma)
     return env if stack is None else ShapedEnv(env, stack)
 

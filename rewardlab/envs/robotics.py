@@ -27,9 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from rewardlab.errors import InvalidArgument
+from rewardlab.shaping.reach import slice_distance
 
 __all__ = ["COMPONENTS", "SPARSE_TASKS", "component_terms", "SparseReach", "make_robotics"]
 
@@ -63,13 +63,14 @@ def component_terms(task: str) -> list[dict[str, Any]]:
     return [{"name": "info_component", "params": {"key": k}, "as": k.removeprefix("reward_")} for k in COMPONENTS[task]]
 
 
-class SparseReach(gym.Wrapper):
+class SparseReach(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Success-only reward: 1 when ``‖obs[a] − obs[b]‖ < radius`` after the step, else 0.
 
     ``info["is_success"]`` says the same; ``info["reach_distance"]`` is the distance and the
     original dense components stay in ``info``. A potential on the same distance
     (``robotics/reach_distance``) or the dense ``reach_distance`` term shapes it.
 
+    >>> import numpy as np
     >>> env = SparseReach(gym.make("Reacher-v5"), a=(8, 10), radius=0.05)
     >>> obs, _ = env.reset(seed=0)
     >>> obs, r, term, trunc, info = env.step(np.zeros(2, np.float32))
@@ -78,17 +79,17 @@ class SparseReach(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, a: tuple[int, int], b: tuple[int, int] | None = None, radius: float = 0.05):
-        super().__init__(env)
         if radius <= 0:
             raise InvalidArgument(f"radius must be > 0, got {radius}")
-        self.a = slice(*a)
-        self.b = None if b is None else slice(*b)
+        # Recorded so env.spec rebuilds the wrapper (gym.make(env.spec), Gymnasium's env checker).
+        gym.utils.RecordConstructorArgs.__init__(self, a=a, b=b, radius=radius)
+        super().__init__(env)
+        self.distance = slice_distance(a, b)
         self.radius = float(radius)
 
     def step(self, action: Any):
         obs, _, terminated, truncated, info = self.env.step(action)
-        diff = obs[self.a] - (obs[self.b] if self.b is not None else 0.0)
-        dist = float(np.linalg.norm(diff))
+        dist = float(self.distance(obs[None])[0])
         success = dist < self.radius
         info = dict(info, is_success=success, reach_distance=dist)
         return obs, float(success), terminated, truncated, info

@@ -1,8 +1,9 @@
-"""Continuous-control terms: reach-target shaping. (Named reward components from ``info``
-are the ``info_component`` term in ``rewardlab.shaping.basic``.)
+"""Continuous-control terms: reach-target shaping and control cost. (Named reward components
+from ``info`` are the ``info_component`` term in ``rewardlab.shaping.basic``.)
 
 - ``reach_distance``: dense ``-‖next_obs[a] − next_obs[b]‖`` (or ``− target``) between two
   slices of the observation, e.g. fingertip and target.
+- ``ctrl_cost``: ``-scale·Σ a²`` over the action.
 - potential ``robotics/reach_distance``: the same distance as a potential
   ``Φ(s) = -scale·‖obs[a] − obs[b]‖`` for ``potential`` (policy-invariant shaping).
 """
@@ -19,7 +20,7 @@ from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
 from rewardlab.shaping.potential import register_potential
 
-__all__ = ["ReachDistance", "reach_distance_potential", "slice_distance"]
+__all__ = ["ControlCost", "ReachDistance", "reach_distance_potential", "slice_distance"]
 
 
 def _check_slice(sl: Sequence[int], what: str) -> slice:
@@ -68,6 +69,30 @@ class ReachDistance(Term):
 
     def __call__(self, t: Transition) -> np.ndarray:
         return (-self.scale * self.dist(t.next_obs)).astype(np.float32)
+
+
+@register_term("ctrl_cost")
+class ControlCost(Term):
+    """Control cost ``-scale·Σ a²`` over the action, with its sign applied (as MuJoCo/Brax's ``reward_ctrl``).
+
+    The NumPy twin of the Brax JAX term ``ctrl_cost``, for any env with Box actions.
+
+    >>> t = Transition(None, np.array([[0.5, -1.0], [0.0, 0.0]]), None, np.zeros(2),
+    ...                np.zeros(2, bool), np.zeros(2, bool))
+    >>> ControlCost(scale=0.1)(t)
+    array([-0.125, -0.   ], dtype=float32)
+    """
+
+    def __init__(self, scale: float = 1.0):
+        if not np.isfinite(scale):
+            raise InvalidArgument(f"scale must be finite, got {scale}")
+        self.scale = float(scale)
+
+    def __call__(self, t: Transition) -> np.ndarray:
+        act = np.asarray(t.action, np.float64)
+        if act.ndim != 2 or act.shape[0] != t.num_envs:
+            raise InvalidArgument(f"ctrl_cost needs Box actions of shape (num_envs, dim), got shape {act.shape}")
+        return (-self.scale * np.square(act).sum(axis=1)).astype(np.float32)
 
 
 @register_potential("robotics/reach_distance")

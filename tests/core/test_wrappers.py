@@ -350,5 +350,28 @@ def test_single_env_success_flag_and_reset_clears_partial_episode():
 
 
 def test_single_env_wrapper_argument_error():
-    with pytest.raises(InvalidArgument, match="stack must be a RewardStack, got EnvReward"):
+    with pytest.raises(InvalidArgument, match="stack must be a RewardStack or a list of term specs, got EnvReward"):
         ShapedEnv(gym.make("CartPole-v1"), EnvReward())
+
+
+def test_single_env_built_from_specs_is_rebuilt_from_its_spec_with_a_fresh_stack():
+    from gymnasium.utils.env_checker import check_env
+
+    specs = ["env", {"name": "step_penalty", "params": {"value": 0.25}}]
+    env = ShapedEnv(gym.make("CartPole-v1"), specs, gamma=0.9)
+    specs[1]["params"]["value"] = 9.0  # the caller's list is copied, not referenced
+    check_env(env, skip_render_check=True)  # includes gym.make(env.spec)
+    twin = gym.make(env.spec)
+    assert isinstance(twin, ShapedEnv) and twin.stack is not env.stack
+    for e in (env, twin):
+        e.reset(seed=3)
+    steps = [(env.step(a)[1], twin.step(a)[1]) for a in (0, 1, 1, 0)]
+    assert steps == [(0.75, 0.75)] * 4
+    assert twin.spec.additional_wrappers[-1].kwargs == {"stack": ["env", {"name": "step_penalty",
+                                                                         "params": {"value": 0.25}}], "gamma": 0.9}
+
+
+def test_single_env_built_from_a_stack_object_says_why_its_spec_cannot_rebuild_it():
+    env = ShapedEnv(gym.make("CartPole-v1"), RewardStack([EnvReward()]))
+    with pytest.raises(InvalidArgument, match="built from a RewardStack object cannot be rebuilt from env.spec"):
+        gym.make(env.spec)

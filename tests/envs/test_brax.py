@@ -15,16 +15,23 @@ pytest.importorskip("brax")
 import jax.numpy as jnp  # noqa: E402
 
 import rewardlab  # noqa: E402
-from rewardlab.envs.brax import BraxTask, BraxVectorEnv, build_jax_terms  # noqa: E402
+from rewardlab.core.transition import Transition  # noqa: E402
+from rewardlab.envs.brax import BraxGymEnv, BraxTask, BraxVectorEnv, build_jax_terms  # noqa: E402
 from rewardlab.errors import ConfigError, InvalidArgument, UnknownNameError  # noqa: E402
+from rewardlab.shaping.potential import PotentialShaping  # noqa: E402
+from rewardlab.shaping.reach import ControlCost, ReachDistance  # noqa: E402
 
 GAMMA = 0.9
 TERMS = [
     {"name": "metric", "params": {"key": "reward_dist"}, "as": "dist"},
     {"name": "metric", "params": {"key": "reward_ctrl"}, "as": "ctrl"},
     {"name": "env", "weight": 0.0},
-    {"name": "potential", "params": {"start": 8, "stop": 11}, "weight": 0.0},
+    {"name": "potential", "params": {"start": 8, "stop": 11}},
 ]
+
+
+def _policy(obs):  # deterministic, non-zero actions inside [-1, 1]
+    return jnp.sin(jnp.arange(2.0) + obs[:, :2] * 3.0)
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +42,15 @@ def task():
 @pytest.fixture(scope="module")
 def rollout(task):
     vs0 = task.reset(jax.random.PRNGKey(0))
-    policy = lambda obs: jnp.sin(jnp.arange(2.0) + obs[:, :2] * 3.0)  # deterministic, non-zero actions
-    run = jax.jit(lambda vs: task.rollout(vs, policy, 9))
+    run = jax.jit(lambda vs: task.rollout(vs, _policy, 9))
     return vs0, run(vs0)
 
 
 def test_metric_terms_with_weight_one_sum_to_the_env_reward(rollout):
     _, (_, out) = rollout
     np.testing.assert_allclose(out.terms["dist"] + out.terms["ctrl"], out.reward_env, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(out.reward, out.reward_env, rtol=1e-5, atol=1e-6)  # the weight-0 terms add 0
+    # the weight-0 env term adds 0
+    np.testing.assert_allclose(out.reward, out.reward_env + out.terms["potential"], rtol=1e-5, atol=1e-6)
     assert (out.terms["ctrl"] < 0).all() and (out.terms["dist"] < 0).all()
 
 
@@ -64,6 +71,61 @@ def test_potential_term_matches_the_formula(task):
     got = float(fn(obs, None, nobs, {}, 0.0, 0.0))
     assert got == pytest.approx(GAMMA * phi(nobs) - phi(obs), rel=1e-5)
     assert float(fn(obs, None, nobs, {}, 0.0, 1.0)) == pytest.approx(-phi(obs), rel=1e-5)  # Φ(terminal) = 0
+
+
+def test_jax_terms_equal_their_numpy_twins_on_the_same_states(rollout):
+    """The JAX terms (inside the jitted step, and as functions) against the NumPy terms that
+    ShapedEnv uses, on the states of a real Brax rollout with truncations and autoresets."""
+    vs0, (_, out) = rollout
+    final, terminated, truncated = (np.asarray(x) for x in (out.final_obs, out.terminated, out.truncated))
+    obs = np.concatenate([np.asarray(vs0.core.obs)[None], np.asarray(out.obs)[:-1]])  # each step's start
+    act = np.asarray(jax.vmap(_policy)(jnp.asarray(obs)))
+    steps, n = terminated.shape
+    radius = float(np.median(np.linalg.norm(final[..., 8:11], axis=-1)))  # half inside, half outside
+    fns = {name: jax.vmap(fn) for name, _, fn in build_jax_terms([
+        {"name": "reach", "params": {"start": 8, "stop": 11}},
+        {"name": "ctrl_cost"},
+        {"name": "reach_success", "params": {"start": 8, "stop": 11, "radius": radius}},
+        {"name": "potential", "params": {"start": 8, "stop": 11, "gamma": GAMMA, "scale": 2.0}},
+    ])}
+    reach, ctrl = ReachDistance(a=[8, 11]), ControlCost()
+    pot_in_step = PotentialShaping("robotics/reach_distance", gamma=GAMMA, params={"a": [8, 11]})
+    pot_in_step.observe_reset(obs[0], {}, np.arange(n))
+    pot2 = PotentialShaping("robotics/reach_distance", gamma=GAMMA, scale=2.0, params={"a": [8, 11]})
+    ends = terminal_rows = 0
+    for i in range(steps):
+        t = Transition(obs[i], act[i], final[i], np.asarray(out.reward_env[i]), terminated[i], truncated[i])
+
+        def jax_term(name, done=terminated[i], t=t):
+            return np.asarray(fns[name](t.obs, t.action, t.next_obs, {}, t.env_reward, done.astype(np.float32)))
+
+        close = dict(rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(reach(t), jax_term("reach"), **close)
+        np.testing.assert_allclose(ctrl(t), jax_term("ctrl_cost"), **close)
+        np.testing.assert_allclose(ctrl(t), out.terms["ctrl"][i], **close)  # Brax reacher's reward_ctrl is -Σa²
+        np.testing.assert_array_equal(-reach(t) < radius, jax_term("reach_success") > 0.5)
+        # the stateful NumPy potential (Φ(s) cached at reset) vs the stateless one inside the step
+        np.testing.assert_allclose(pot_in_step(t), out.terms["potential"][i], **close)
+        # Reacher never terminates: pretend every other env did, to check Φ(terminal) = 0 on both sides
+        fake_end = np.arange(n) % 2 == i % 2
+        t_end = Transition(obs[i], act[i], final[i], t.env_reward, fake_end, np.zeros(n, bool))
+        pot2.reset(np.arange(n))  # no cache: Φ(s) from the obs, as the JAX term computes it
+        np.testing.assert_allclose(pot2(t_end), jax_term("potential", fake_end), **close)
+        terminal_rows += int(fake_end.sum())
+        done = terminated[i] | truncated[i]
+        if done.any():  # same-step autoreset: the next episode starts from out.obs[i]
+            ids = np.flatnonzero(done)
+            pot_in_step.reset(ids)
+            pot_in_step.observe_reset(np.asarray(out.obs[i]), {}, ids)
+            ends += len(ids)
+    assert ends == 6 and terminal_rows > 0
+    assert 0 < (np.linalg.norm(final[..., 8:11], axis=-1) < radius).mean() < 1
+
+
+def test_gymnasium_env_checker_passes_on_brax_gym_env():
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(BraxGymEnv("reacher", episode_length=5), skip_render_check=True)
 
 
 def test_bad_term_specs_and_names():

@@ -91,3 +91,23 @@ def test_shaped_sparse_reacher_runs_through_the_runner(tmp_path):
     assert final["success_rate"] is not None
     rows = [json.loads(x) for x in (run / "seed_0" / "metrics.jsonl").read_text().splitlines()]
     assert any("reward_terms/potential" in r for r in rows)
+
+
+@pytest.mark.parametrize("task", ["HalfCheetah-v5", "Ant-v5", "Reacher-v5", "ReacherSparse-v5", "PusherSparse-v5"])
+def test_gymnasium_env_checker_passes(task):
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(rewardlab.make(f"robotics/{task}"), skip_render_check=True)
+    # the shaped env too: a dense reach term and a control cost on top of the task reward
+    shaped = rewardlab.make("robotics/ReacherSparse-v5", reward=[
+        "env", {"name": "reach_distance", "params": {"a": [8, 10]}}, {"name": "ctrl_cost", "weight": 0.1}])
+    check_env(shaped, skip_render_check=True)
+
+
+def test_ctrl_cost_term_equals_reachers_own_control_cost():
+    # Reacher-v5: reward_ctrl = -1 * Σa² (ctrl weight 1)
+    venv = rewardlab.make_vec("robotics/Reacher-v5", 2, reward=[
+        {"name": "info_component", "params": {"key": "reward_ctrl"}, "as": "env_ctrl"}, "ctrl_cost"])
+    for _, _, _, _, info in _random_steps(venv, 10):
+        np.testing.assert_allclose(info["reward_terms"]["ctrl_cost"], info["reward_terms"]["env_ctrl"], rtol=1e-5)
+        assert (info["reward_terms"]["ctrl_cost"] < 0).all()
