@@ -74,13 +74,14 @@ def test_sparse_reacher_reward_is_success_and_shaping_is_dense():
         assert (info["reward_terms"]["potential"] != 0).all()  # dense: every step moves the potential
 
 
-def test_shaped_sparse_reacher_runs_through_the_runner(tmp_path):
+@pytest.mark.parametrize("agent", ["ppo", "sb3_ppo"])
+def test_shaped_sparse_reacher_runs_through_the_runner(tmp_path, agent):
     cfg = parse_config({
-        "name": "reacher_runner_test",
+        "name": f"reacher_runner_test_{agent}",
         "env": {"id": "robotics/ReacherSparse-v5", "n_envs": 2},
         "reward": {"terms": ["env", {"name": "potential", "params": {"potential": "robotics/reach_distance",
                                                                      "params": {"a": [8, 10]}}}]},
-        "agent": {"name": "ppo", "params": {"n_steps": 64}},
+        "agent": {"name": agent, "params": {"n_steps": 64, **({"batch_size": 64} if agent == "sb3_ppo" else {})}},
         "train": {"total_steps": 256},
         "eval": {"every_steps": 256, "episodes": 2, "final_episodes": 2, "n_envs": 1},
         "log": {"tensorboard": False},
