@@ -279,7 +279,8 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     ``stack`` is a ``RewardStack`` or term specs (as in YAML). Built from specs, the wrapper
     records them, so ``gym.make(env.spec)`` rebuilds it with a fresh stack; a stack object
-    holds per-env state that a second env must not share, so it is not recorded.
+    holds per-env state that a second env must not share, so it is not recorded (nor are specs
+    that hold objects which cannot be copied).
 
     >>> import gymnasium as gym
     >>> from rewardlab.shaping.basic import EnvReward, StepPenalty
@@ -298,15 +299,19 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if isinstance(stack, (list, tuple)):
             from rewardlab.core.terms import build_stack
 
-            specs = deepcopy(list(stack))
-            stack = build_stack(deepcopy(specs), gamma=gamma)
+            try:
+                specs = deepcopy(list(stack))
+            except Exception:  # a live object in params (a model, a backend): built once, not recorded
+                specs = None
+            stack = build_stack(list(stack) if specs is None else deepcopy(specs), gamma=gamma)
             gym.utils.RecordConstructorArgs.__init__(self, stack=specs, gamma=gamma)
         elif isinstance(stack, RewardStack):
             gym.utils.RecordConstructorArgs.__init__(self, stack=None, gamma=gamma)
         elif stack is None:
             # What env.spec holds for a wrapper built from a stack object.
             raise InvalidArgument("ShapedEnv was given no stack; a ShapedEnv built from a RewardStack object "
-                                  "cannot be rebuilt from env.spec: build it from term specs "
+                                  "(or from term specs holding objects that cannot be copied) cannot be rebuilt "
+                                  "from env.spec: build it from plain term specs "
                                   "(rewardlab.make(env_id, reward=[...])) instead")
         else:
             raise InvalidArgument(f"stack must be a RewardStack or a list of term specs, got {type(stack).__name__}")

@@ -375,3 +375,28 @@ def test_single_env_built_from_a_stack_object_says_why_its_spec_cannot_rebuild_i
     env = ShapedEnv(gym.make("CartPole-v1"), RewardStack([EnvReward()]))
     with pytest.raises(InvalidArgument, match="built from a RewardStack object cannot be rebuilt from env.spec"):
         gym.make(env.spec)
+
+
+def test_single_env_from_specs_holding_an_uncopyable_object_still_works():
+    import threading
+
+    from rewardlab.core.terms import TERMS, register_term
+
+    @register_term("test_holds_a_lock")
+    class HoldsALock(Term):
+        def __init__(self, lock):
+            self.lock = lock
+
+        def __call__(self, t):
+            with self.lock:
+                return np.ones(t.num_envs, np.float32)
+
+    try:
+        lock = threading.Lock()  # deepcopy refuses locks
+        env = ShapedEnv(gym.make("CartPole-v1"), [{"name": "test_holds_a_lock", "params": {"lock": lock}}])
+        env.reset(seed=0)
+        assert env.step(0)[1] == 1.0 and env.stack.terms[0].lock is lock
+        with pytest.raises(InvalidArgument, match="cannot be rebuilt from env.spec"):
+            gym.make(env.spec)
+    finally:
+        TERMS.unregister("test_holds_a_lock")
