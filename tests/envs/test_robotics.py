@@ -99,7 +99,12 @@ def test_gymnasium_env_checker_passes(task):
     from gymnasium.utils.env_checker import check_env
 
     check_env(rewardlab.make(f"robotics/{task}"), skip_render_check=True)
-    # the shaped env too: a dense reach term and a control cost on top of the task reward
+
+
+def test_gymnasium_env_checker_passes_on_a_shaped_task():
+    from gymnasium.utils.env_checker import check_env
+
+    # a dense reach term and a control cost on top of the sparse task reward
     shaped = rewardlab.make("robotics/ReacherSparse-v5", reward=[
         "env", {"name": "reach_distance", "params": {"a": [8, 10]}}, {"name": "ctrl_cost", "weight": 0.1}])
     check_env(shaped, skip_render_check=True)
