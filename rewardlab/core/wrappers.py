@@ -299,12 +299,12 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if isinstance(stack, (list, tuple)):
             from rewardlab.core.terms import build_stack
 
-            try:
+            try:  # the record is a copy: later edits of the caller's specs must not change it
                 specs = deepcopy(list(stack))
             except Exception:  # a live object in params (a model, a backend): built once, not recorded
                 specs = None
-            stack = build_stack(list(stack) if specs is None else deepcopy(specs), gamma=gamma)
             gym.utils.RecordConstructorArgs.__init__(self, stack=specs, gamma=gamma)
+            stack = build_stack(list(stack), gamma=gamma)
         elif isinstance(stack, RewardStack):
             gym.utils.RecordConstructorArgs.__init__(self, stack=None, gamma=gamma)
         elif stack is None:
