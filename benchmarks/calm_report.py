@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardlab.experiment import keys
+from rewardlab.core import keys
 from rewardlab.experiment.runner import read_metrics, seed_dirs
 
 

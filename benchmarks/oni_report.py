@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardlab.experiment import keys
+from rewardlab.core import keys
 from rewardlab.experiment.runner import read_metrics, seed_dirs
 
 COUNTERS = ("unique_messages", "labelled", "helpful", "pending", "garbled", "backend_errors", "rewarded_steps")

@@ -1,4 +1,4 @@
-"""``rewardlab run|sweep|check|list|plot|summary``: the command line.
+"""``rewardlab run|sweep|check|list|plot|summary|compare``: the command line.
 
 Bad input (a malformed file, an unknown name, a bad value, a directory that is not a run)
 prints one clear message and exits with status 2.
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from rewardlab.errors import ConfigError, RewardLabError
 
@@ -27,7 +28,7 @@ def _seeds(text: str) -> list[int]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rewardlab.experiment.config import load_config
+    from rewardlab.config import load_config
     from rewardlab.experiment.runner import run_experiment
 
     cfg = None
@@ -41,10 +42,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif args.file or args.set or args.seeds:
         console.print("[yellow]--resume continues with the run's stored config.yaml; FILE/--set/--seeds are ignored")
 
-    from rewardlab.shaping.derl.loop import is_derl_dir
+    from rewardlab.derl.loop import is_derl_dir
 
     if (cfg is not None and cfg.derl is not None) or (args.resume is not None and is_derl_dir(args.resume)):
-        from rewardlab.shaping.derl.report import run_derl_cli
+        from rewardlab.derl.report import run_derl_cli
 
         return run_derl_cli(cfg, out=args.out, resume=args.resume, quiet=args.quiet)
 
@@ -77,7 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from rewardlab.envs import make
-    from rewardlab.experiment.config import load_config
+    from rewardlab.config import load_config
 
     cfg, _ = load_config(args.file, list(args.set or []))
     stack = cfg.reward.build_stack(cfg.agent.gamma)
@@ -148,19 +149,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    import rewardlab.shaping  # noqa: F401
-    from rewardlab.agents import AGENTS
-    from rewardlab.core.terms import TERMS
-    from rewardlab.envs import ENVS
-    from rewardlab.shaping.potential import POTENTIALS
+    from rewardlab.config.catalog import KINDS, catalog, markdown
 
-    table = Table(title="rewardlab registries")
-    table.add_column("kind")
-    table.add_column("names")
-    for kind, reg in [("envs", ENVS), ("reward terms", TERMS), ("potentials", POTENTIALS), ("agents", AGENTS)]:
-        if args.kind in (None, kind.split()[-1].rstrip("s"), kind):
-            table.add_row(kind, ", ".join(reg.names()))
-    Console().print(table)
+    if args.markdown:
+        print(markdown())
+        return 0
+    console = Console()
+    for kind in [args.kind] if args.kind else KINDS:
+        rows = catalog(kind, params=args.params)
+        if not args.params:
+            console.print(f"[bold]{kind}[/bold]: " + escape(", ".join(n for n, _ in rows)))
+            continue
+        table = Table(title=kind)
+        table.add_column("name")
+        table.add_column("parameters")
+        for name, params in rows:
+            table.add_row(escape(name), escape(params))
+        console.print(table)
     return 0
 
 
@@ -178,13 +183,81 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from rewardlab.experiment.summary import summarize_run
 
     rows = [summarize_run(Path(p), args.late) for p in args.runs]
-    table = Table(title=f"final evaluation and last {args.late:.0%} of training (mean ± std over seeds)")
+    table = Table(title=f"final evaluation and last {args.late:.0%} of training steps: IQM over seeds "
+                  "[95% stratified-bootstrap CI]")
     columns = list(dict.fromkeys(k for r in rows for k in r))
     for c in columns:
         table.add_column(c)
     for r in rows:
         table.add_row(*[str(r.get(c, "-")) for c in columns])
     Console(width=max(120, 24 * len(columns))).print(table)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from rewardlab.experiment import compare as C
+    from rewardlab.experiment.plot import plot_compare
+
+    out = Console()
+    if args.sources:
+        if args.file or args.variant or args.set or args.seeds is not None:
+            raise ConfigError("compare --from re-reports existing runs: give no FILE, --variant, --set or --seeds")
+        runs, root = C.load_compare(args.sources)
+        out_dir = args.out or root or Path(".")
+    else:
+        if args.file is None:
+            raise ConfigError("rewardlab compare needs an experiment FILE (or --from DIR)")
+        variants = [C.parse_variant(v) for v in args.variant or []]
+        seeds = None if args.seeds is None else C.parse_seeds(args.seeds)
+        plan = C.plan_compare(args.file, variants, seeds=seeds, out=args.out, base=not args.no_base,
+                              overrides=list(args.set or []))
+        out.print(f"compare {args.file}: {len(plan.variants)} variant(s) × {len(plan.seeds)} seed(s) "
+                  f"{plan.seeds}, {args.workers} worker(s), runs in {plan.out}")
+        for v in plan.variants:
+            out.print(f"  {v.name}: {' '.join('--set ' + o for o in v.overrides) or '(the file as it is)'}")
+        columns = [TextColumn("[bold]{task.description}"), BarColumn(),
+                   TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), TextColumn("{task.fields[info]}"),
+                   TimeElapsedColumn()]
+        with Progress(*columns, console=console, disable=args.quiet) as progress:
+            overall = progress.add_task("runs", total=len(plan.jobs), info="")
+            bars: dict[tuple[str, int], int] = {}
+
+            def on_event(e: C.JobEvent) -> None:
+                key = (e.variant, e.seed)
+                if e.state in ("started", "resumed", "progress"):
+                    if key not in bars:
+                        bars[key] = progress.add_task(f"{e.variant} seed {e.seed}", total=e.total or 1, info=e.state)
+                    info = "" if e.true_return is None else f"train true return {e.true_return:.3f}"
+                    progress.update(bars[key], completed=e.step, info=info or e.state)
+                else:  # done | skipped
+                    if key in bars:
+                        progress.remove_task(bars.pop(key))
+                    how = "finished earlier, skipped" if e.state == "skipped" else f"{e.seconds:.0f} s"
+                    progress.console.print(f"{e.variant} seed {e.seed}: final true return {e.final:.3f} ({how})")
+                    progress.advance(overall)
+
+            C.run_compare(plan, workers=args.workers, on_event=on_event)
+        runs, _ = C.load_compare([str(plan.out)])
+        out_dir = plan.out
+    rows = C.compare_results(runs, reps=args.reps)
+    cells = C.format_table(rows)
+    table = Table(title="final evaluation true (unshaped) return: IQM over seeds, stratified-bootstrap 95% CIs, "
+                        f"probability of improvement over {rows[0].name!r}")
+    for c in cells[0]:
+        table.add_column(c)
+    for r in cells[1:]:
+        table.add_row(*r)
+    Console(width=max(120, 18 * len(cells[0]))).print(table)
+    for name, finals in C.finals_per_seed(rows).items():
+        out.print(f"  {name}: per seed {finals}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res = C.write_results(rows, out_dir / C.RESULTS_FILE, reps=args.reps)
+    png = plot_compare(rows, out_dir / C.PNG_FILE, title=" vs ".join(r.name for r in rows))
+    out.print(f"wrote {png} and {res}")
     return 0
 
 
@@ -222,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list registered envs, reward terms, potentials and agents")
     ls.add_argument("kind", nargs="?", choices=["envs", "terms", "potentials", "agents"])
+    ls.add_argument("--params", action="store_true", help="each entry's parameters, from its signature")
+    ls.add_argument("--markdown", action="store_true", help="all of it as docs/reference.md")
     ls.set_defaults(func=_cmd_list)
 
     pl = sub.add_parser("plot", help="plot learning curves (true vs shaped return) of run directories")
@@ -233,6 +308,25 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("runs", nargs="+", help="run directories")
     sm.add_argument("--late", type=float, default=0.1, help="fraction of the last training iterations to average")
     sm.set_defaults(func=_cmd_summary)
+
+    cp = sub.add_parser("compare", help="run variants of an experiment × seeds and compare their final true return "
+                        "(IQM, 95%% CIs, probability of improvement) with a table and a PNG")
+    cp.add_argument("file", nargs="?", help="experiment YAML; its own config is variant 'base' (unless --no-base)")
+    cp.add_argument("--variant", action="append", metavar='NAME="--set KEY=VALUE ..."',
+                    help="a variant: the file with these overrides (repeatable)")
+    cp.add_argument("--seeds", help="seeds of every variant: 0-4, 0,1,2 or 0-2,7 (default: the file's train.seeds)")
+    cp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every variant (repeatable)")
+    cp.add_argument("--no-base", action="store_true", help="do not run the file as it is; the first --variant "
+                    "is the baseline")
+    cp.add_argument("--workers", type=int, default=1, help="runs at the same time, one process each (default 1)")
+    cp.add_argument("--out", type=Path, help="output directory (default: <log.dir>/compare/<name>); rerunning "
+                    "into the same directory skips finished runs and resumes interrupted ones")
+    cp.add_argument("--from", dest="sources", nargs="+", metavar="DIR | NAME=RUN_DIR",
+                    help="re-report without training: a compare output directory, or NAME=RUN_DIR items "
+                    "(run directory, folder of them, or a quoted glob)")
+    cp.add_argument("--reps", type=int, default=10_000, help="bootstrap replications (default 10000)")
+    cp.add_argument("--quiet", action="store_true", help="no progress bars")
+    cp.set_defaults(func=_cmd_compare)
     return p
 
 
@@ -244,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
         return 2
     except KeyboardInterrupt:
-        hint = ("run the same `rewardlab sweep` command again (the interrupted trial is re-queued)"
-                if args.command == "sweep" else "continue with `rewardlab run --resume RUN_DIR`")
+        hint = {"sweep": "run the same `rewardlab sweep` command again (the interrupted trial is re-queued)",
+                "compare": "run the same `rewardlab compare` command again (finished runs are skipped, "
+                           "interrupted ones resume)"}.get(args.command, "continue with `rewardlab run --resume RUN_DIR`")
         console.print(f"[yellow]interrupted[/]: {hint}")
         return 130
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rewardlab.experiment.config import apply_overrides, parse_config
+from rewardlab.config import apply_overrides, parse_config
 from rewardlab.experiment.runner import find_run_dir, read_metrics, run_experiment, seed_dirs
 
 VARIANTS = ("primary", "naive", "barfi_implicit", "barfi_first_order")

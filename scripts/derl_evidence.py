@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from rewardlab.experiment.config import load_config
-from rewardlab.shaping.derl.loop import DerlSummary, _init_worker, run_derl, train_candidate
+from rewardlab.config import load_config
+from rewardlab.derl.loop import DerlSummary, _init_worker, run_derl, train_candidate
 
 
 def _finished(out: Path, method: str, seed: int, train_seeds: list[int]) -> DerlSummary | None:

@@ -40,11 +40,5 @@ class Agent(Protocol):
     def load(self, path: Path) -> None: ...
 
 
-AGENTS: Registry[Any] = Registry("agent")
-AGENTS.register("sb3_ppo", indirect="rewardlab.agents.sb3:make_ppo")
-AGENTS.register("sb3_a2c", indirect="rewardlab.agents.sb3:make_a2c")
-AGENTS.register("sb3_dqn", indirect="rewardlab.agents.sb3:make_dqn")
-AGENTS.register("ppo", indirect="rewardlab.agents.ppo:make_ppo")
-AGENTS.register("pg", indirect="rewardlab.agents.pg:make_pg")
-AGENTS.register("ild", indirect="rewardlab.imitation.ild:make_ild")
-AGENTS.register("text_ppo", indirect="rewardlab.agents.text_policy:make_text_ppo")
+# Built-in agents are declared in the AGENTS mapping of agents/manifest.py (and imitation/manifest.py).
+AGENTS: Registry[Any] = Registry("agent", manifest="AGENTS")

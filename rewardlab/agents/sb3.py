@@ -125,7 +125,7 @@ class ShapedEpisodeLogger(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        from rewardlab.experiment.runner import episode_metrics
+        from rewardlab.core.keys import episode_metrics
 
         for key, value in episode_metrics(self.venv.pop_episodes()).items():
             self.logger.record(key, value)

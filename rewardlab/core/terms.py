@@ -67,7 +67,9 @@ def require_info(info: dict[str, Any] | None, key: str, who: str, hint: str = ""
     return info[key]
 
 
-TERMS: Registry[type] = Registry("reward term")
+# Built-in terms are declared in the TERMS mapping of package manifests (shaping/manifest.py,
+# envs/manifest.py); ``register_term`` is for terms defined outside the package.
+TERMS: Registry[type] = Registry("reward term", manifest="TERMS")
 
 
 def register_term(name: str):
@@ -150,7 +152,6 @@ def build_stack(specs: list[Any], *, gamma: float | None = None, clip: tuple[flo
     >>> build_stack(["env", {"name": "step_penalty", "weight": 2.0, "params": {"value": 0.1}}])
     RewardStack(1*env, 2*step_penalty)
     """
-    import rewardlab.shaping  # noqa: F401  (registers the built-in terms)
     from rewardlab.core.stack import RewardStack
 
     terms, weights = [], []
@@ -163,16 +164,3 @@ def build_stack(specs: list[Any], *, gamma: float | None = None, clip: tuple[flo
     except InvalidArgument as e:
         raise ConfigError(str(e)) from e
 
-
-# Terms registered lazily: their modules load on first use (``barfi`` needs torch, and
-# ``import rewardlab`` must stay light).
-for _name, _path in {
-    "barfi": "rewardlab.shaping.barfi:BARFIReward",
-    "calm": "rewardlab.shaping.calm:CALMReward",
-    "cartpole_upright": "rewardlab.shaping.auxiliary:CartPoleUpright",
-    "cartpole_velocity": "rewardlab.shaping.auxiliary:CartPoleVelocity",
-    "grid_cell": "rewardlab.shaping.auxiliary:GridCell",
-    "oni": "rewardlab.shaping.oni:ONIReward",
-    "state_bonus": "rewardlab.shaping.auxiliary:StateBonus",
-}.items():
-    TERMS.register(_name, indirect=_path)

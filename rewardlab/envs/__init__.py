@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
-from rewardlab.core.registry import Registry, load_attr
+from rewardlab.core.registry import Registry
 from rewardlab.core.stack import RewardStack
 from rewardlab.core.terms import build_stack
 from rewardlab.core.wrappers import ShapedEnv, ShapedVectorEnv
@@ -20,55 +20,13 @@ from rewardlab.errors import InvalidArgument, RewardLabError, UnknownNameError
 
 __all__ = ["ENVS", "register_env", "make", "make_vec", "env_names"]
 
-ENVS: Registry[Any] = Registry("env")
-
-
-class _FamilyEnv:
-    """A lazily imported factory bound to one task name (registry value)."""
-
-    def __init__(self, factory_path: str, task: str):
-        self.factory_path, self.task = factory_path, task
-
-    def __call__(self, **kwargs: Any) -> gym.Env:
-        return load_attr(self.factory_path)(self.task, **kwargs)
+# Built-in envs are declared in the ENVS mapping of envs/manifest.py (families load on first make).
+ENVS: Registry[Any] = Registry("env", manifest="ENVS")
 
 
 def register_env(name: str, factory: Any) -> None:
     """Register ``name`` → a callable ``factory(**kwargs) -> gym.Env``."""
     ENVS.register(name, value=factory)
-
-
-def _register_minihack() -> None:
-    # The task list is plain data; nle/minihack themselves are imported only by make().
-    from rewardlab.envs.minihack import TASKS
-
-    for task in TASKS:
-        register_env(f"minihack/{task}", _FamilyEnv("rewardlab.envs.minihack:make_minihack", task))
-
-
-_register_minihack()
-register_env("toy/GridWorld-v0", _FamilyEnv("rewardlab.envs.gridworld:make_gridworld", "GridWorld-v0"))
-
-
-def _register_alfworld() -> None:
-    # alfworld/textworld load only when an env is made; the reward primitives load on first use.
-    from rewardlab.core.terms import TERMS
-
-    for task in ("PickAndPlace-v0", "Clean-v0", "Heat-v0", "Cool-v0", "LookAtInLight-v0", "PickTwo-v0", "All-v0"):
-        register_env(f"alfworld/{task}", _FamilyEnv("rewardlab.envs.alfworld.env:make_alfworld", task))
-    for term, cls in (("success", "Success"), ("subgoal_progress", "SubgoalProgress"),
-                      ("invalid_command", "InvalidCommand")):
-        TERMS.register(f"alfworld/{term}", indirect=f"rewardlab.envs.alfworld.terms:{cls}")
-
-
-_register_alfworld()
-for _swe_task in ("PatchSelect-v0", "TextEdit-v0"):
-    register_env(f"swe/{_swe_task}", _FamilyEnv("rewardlab.envs.swe.envs:make_swe", _swe_task))
-for _rob_task in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "Reacher-v5", "Pusher-v5",
-                  "ReacherSparse-v5", "PusherSparse-v5"):
-    register_env(f"robotics/{_rob_task}", _FamilyEnv("rewardlab.envs.robotics:make_robotics", _rob_task))
-for _brax_task in ("ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum", "pusher", "reacher", "walker2d"):
-    register_env(f"brax/{_brax_task}", _FamilyEnv("rewardlab.envs.brax:make_brax", _brax_task))
 
 
 def env_names() -> list[str]:

@@ -35,6 +35,7 @@ from gymnasium.vector import AutoresetMode
 
 from rewardlab.core.registry import Registry
 from rewardlab.core.terms import term_spec
+from rewardlab.envs.manifest import BRAX_TASKS  # the ``brax/<name>`` envs (``brax.envs`` names), one list
 from rewardlab.errors import ConfigError, InvalidArgument
 
 # mujoco.mjx prints "Failed to import warp" (an optional GPU backend) on import; keep stdout clean.
@@ -46,14 +47,13 @@ __all__ = [
     "StepOut", "strong_types", "BraxVectorEnv", "BraxGymEnv", "make_brax",
 ]
 
-#: Brax environments registered as ``brax/<name>`` (``brax.envs`` names).
-BRAX_TASKS = ("ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum", "pusher", "reacher", "walker2d")
 BACKENDS = ("generalized", "positional", "spring", "mjx")
 
 # A JAX term sees one env (it is vmapped): obs, action, next_obs, Brax metrics of the step,
 # the env reward and the termination flag (1.0 when the MDP ended, not on truncation).
 JaxTermFn = Callable[[jax.Array, jax.Array, jax.Array, dict, jax.Array, jax.Array], jax.Array]
-JAX_TERMS: Registry[Callable[..., JaxTermFn]] = Registry("JAX reward term")
+# Built-in JAX terms are declared in the JAX_TERMS mapping of envs/manifest.py.
+JAX_TERMS: Registry[Callable[..., JaxTermFn]] = Registry("JAX reward term", manifest="JAX_TERMS")
 
 
 def register_jax_term(name: str):
@@ -61,19 +61,16 @@ def register_jax_term(name: str):
     return JAX_TERMS.decorator(name)
 
 
-@register_jax_term("env")
-def _env_term() -> JaxTermFn:
+def jax_env_term() -> JaxTermFn:
     return lambda obs, act, nobs, metrics, reward, done: reward
 
 
-@register_jax_term("metric")
-def _metric_term(key: str) -> JaxTermFn:
+def jax_metric_term(key: str) -> JaxTermFn:
     """A Brax reward component by name (``reward_dist``, ``reward_ctrl``, ``reward_forward`` ...)."""
     return lambda obs, act, nobs, metrics, reward, done: metrics[key]
 
 
-@register_jax_term("ctrl_cost")
-def _ctrl_cost_term() -> JaxTermFn:
+def jax_ctrl_cost_term() -> JaxTermFn:
     return lambda obs, act, nobs, metrics, reward, done: -jnp.sum(jnp.square(act))
 
 
@@ -84,15 +81,13 @@ def _slice_distance(start: int, stop: int, target: Any) -> Callable[[jax.Array],
     return lambda o: jnp.sqrt(jnp.sum(jnp.square(o[start:stop] - tgt)) + 1e-12)
 
 
-@register_jax_term("reach")
-def _reach_term(start: int, stop: int, target: Any = None) -> JaxTermFn:
+def jax_reach_term(start: int, stop: int, target: Any = None) -> JaxTermFn:
     """Dense reach-target term ``-‖next_obs[start:stop] − target‖`` (target 0: the slice is a vector to the goal)."""
     dist = _slice_distance(start, stop, target)
     return lambda obs, act, nobs, metrics, reward, done: -dist(nobs)
 
 
-@register_jax_term("reach_success")
-def _reach_success_term(start: int, stop: int, radius: float, target: Any = None) -> JaxTermFn:
+def jax_reach_success_term(start: int, stop: int, radius: float, target: Any = None) -> JaxTermFn:
     """Sparse success: 1 when ``‖next_obs[start:stop] − target‖ < radius``, else 0."""
     if radius <= 0:
         raise InvalidArgument(f"radius must be > 0, got {radius}")
@@ -100,8 +95,7 @@ def _reach_success_term(start: int, stop: int, radius: float, target: Any = None
     return lambda obs, act, nobs, metrics, reward, done: (dist(nobs) < radius).astype(jnp.float32)
 
 
-@register_jax_term("potential")
-def _potential_term(start: int, stop: int, gamma: float, scale: float = 1.0, target: Any = None) -> JaxTermFn:
+def jax_potential_term(start: int, stop: int, gamma: float, scale: float = 1.0, target: Any = None) -> JaxTermFn:
     """Potential-based shaping ``γ·Φ(s')·(1−terminated) − Φ(s)``, ``Φ = -scale·‖obs[start:stop] − target‖``.
 
     On truncation ``γ·Φ(s')`` is kept (the MDP did not end), as in ``rewardlab.shaping.potential``.

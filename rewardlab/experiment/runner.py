@@ -31,11 +31,11 @@ import numpy as np
 import yaml
 
 from rewardlab.errors import ConfigError, RewardLabError, RunDirError, RunStopped
-from rewardlab.experiment import keys
-from rewardlab.experiment.config import ExperimentConfig, dump_config, parse_config
+from rewardlab.core import keys
+from rewardlab.config import ExperimentConfig, dump_config, parse_config
 from rewardlab.experiment.evaluate import EvalResult, evaluate
 
-__all__ = ["run_experiment", "SeedResult", "RunSummary", "find_run_dir", "episode_metrics", "seed_dirs",
+__all__ = ["run_experiment", "SeedResult", "RunSummary", "find_run_dir", "seed_dirs",
            "read_metrics"]
 
 CONFIG_FILE, SUMMARY_FILE, STATUS_FILE = "config.yaml", "summary.json", "status.json"
@@ -150,23 +150,6 @@ class _Logger:
             self.writer.close()
 
 
-def episode_metrics(episodes: list) -> dict[str, float]:
-    """Means over finished episodes: true/shaped return, length, success rate, per-term sums."""
-    if not episodes:
-        return {}
-    out = {
-        keys.TRUE_RETURN: float(np.mean([e.true_return for e in episodes])),
-        keys.SHAPED_RETURN: float(np.mean([e.shaped_return for e in episodes])),
-        keys.EPISODE_LENGTH: float(np.mean([e.length for e in episodes])),
-    }
-    succ = [e.success for e in episodes if e.success is not None]
-    if succ:
-        out[keys.SUCCESS_RATE] = float(np.mean(succ))
-    for name in episodes[0].terms:
-        out[keys.TERM_PREFIX + name] = float(np.mean([e.terms[name] for e in episodes]))
-    return out
-
-
 def _eval_metrics(res: EvalResult) -> dict[str, float]:
     out = {keys.EVAL_TRUE_RETURN: res.mean_return, keys.EVAL_EPISODE_LENGTH: float(np.mean(res.lengths))}
     if res.success_rate is not None:
@@ -235,7 +218,7 @@ class _SeedRun:
         values = dict(metrics)
         values[keys.SPS] = (step - self.last_sps_step) / max(now - self.last_sps_t, 1e-9)
         self.last_sps_t, self.last_sps_step = now, step
-        ep = episode_metrics(self.venv.pop_episodes())
+        ep = keys.episode_metrics(self.venv.pop_episodes())
         values.update(ep)
         if keys.TRUE_RETURN in ep:
             self.last_true_return = ep[keys.TRUE_RETURN]

@@ -57,13 +57,8 @@ class LLMBackend(ABC):
         return f"{type(self).__name__}(model={self.model!r})"
 
 
-BACKENDS: Registry[Any] = Registry("LLM backend")
-for _name, _path in {
-    "openai": "rewardlab.llm.openai:OpenAIBackend",
-    "local": "rewardlab.llm.local:LocalBackend",
-    "scripted": "rewardlab.llm.scripted:ScriptedBackend",
-}.items():
-    BACKENDS.register(_name, indirect=_path)
+# Built-in backends are declared in the LLM_BACKENDS mapping of llm/manifest.py.
+BACKENDS: Registry[Any] = Registry("LLM backend", manifest="LLM_BACKENDS")
 
 
 def make_backend(spec: Any) -> LLMBackend:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rewardlab.core.terms import Term, register_term, require_info
+from rewardlab.core.terms import Term, require_info
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument, TermOutputError
 
 __all__ = ["EnvReward", "StepPenalty", "Novelty", "InfoSignal", "InfoComponent"]
 
 
-@register_term("env")
 class EnvReward(Term):
     """The environment's own (task) reward.
 
@@ -28,11 +27,12 @@ class EnvReward(Term):
     array([1., 0.], dtype=float32)
     """
 
+    name = "env"
+
     def __call__(self, t: Transition) -> np.ndarray:
         return np.asarray(t.env_reward, np.float32)
 
 
-@register_term("step_penalty")
 class StepPenalty(Term):
     """A constant ``-value`` every step (pushes towards short episodes).
 
@@ -40,6 +40,8 @@ class StepPenalty(Term):
     >>> StepPenalty(0.01)(t)
     array([-0.01, -0.01], dtype=float32)
     """
+
+    name = "step_penalty"
 
     def __init__(self, value: float = 0.01):
         if not np.isfinite(value):
@@ -50,7 +52,6 @@ class StepPenalty(Term):
         return np.full(t.num_envs, -self.value, np.float32)
 
 
-@register_term("novelty")
 class Novelty(Term):
     """Count-based exploration bonus ``1/sqrt(N(s'))``.
 
@@ -63,6 +64,8 @@ class Novelty(Term):
     >>> term(t).round(3)  # the two envs in state 0 count in order: 1 then 2
     array([1.   , 0.707, 1.   ], dtype=float32)
     """
+
+    name = "novelty"
 
     def __init__(self, key: str = "obs", scope: str = "global"):
         if scope not in ("global", "episode"):
@@ -99,7 +102,6 @@ class Novelty(Term):
         return out
 
 
-@register_term("info_signal")
 class InfoSignal(Term):
     """``reward * info[key]`` each step: a process reward from a signal the env reports.
 
@@ -111,6 +113,8 @@ class InfoSignal(Term):
     ...     Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), info))
     array([0.25, 0.  ], dtype=float32)
     """
+
+    name = "info_signal"
 
     required = False
 
@@ -132,7 +136,6 @@ class InfoSignal(Term):
         return (self.reward * vals).astype(np.float32)
 
 
-@register_term("info_component")
 class InfoComponent(InfoSignal):
     """The env's reward component ``info[key]`` (already signed: costs are negative), required every step.
 
@@ -141,6 +144,8 @@ class InfoComponent(InfoSignal):
     >>> InfoComponent("reward_ctrl")(t)
     array([-0.5, -0.1], dtype=float32)
     """
+
+    name = "info_component"
 
     required = True
 

@@ -366,9 +366,9 @@ def keyroom_expert_action(info: dict[str, Any], doors: set, rng: np.random.Gener
 def record_keyroom_steps(episodes: int, epsilon: float = 0.3, seed: int = 0, task: str = "KeyRoom-S5",
                          max_steps: int = 100) -> list[tuple[StepView, StepView, bool, bool]]:
     """Transitions ``(before, after, ended, success)`` of ``episodes`` ε-noisy expert episodes."""
-    import rewardlab
+    from rewardlab.envs import make
 
-    env = rewardlab.make(f"minihack/{task}", max_episode_steps=max_steps)
+    env = make(f"minihack/{task}", max_episode_steps=max_steps)
     rng = np.random.default_rng(seed)
     steps: list[tuple[StepView, StepView, bool, bool]] = []
     for ep in range(episodes):

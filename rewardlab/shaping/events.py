@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import Term, register_term, require_info
+from rewardlab.core.terms import Term, require_info
 from rewardlab.core.transition import Transition, select_info
 from rewardlab.errors import InvalidArgument
 
@@ -63,7 +63,6 @@ class EventTerm(Term):
         return np.where(hit, self.reward, 0.0).astype(np.float32)
 
 
-@register_term("message")
 class MessageEvent(EventTerm):
     """Pays when the game message contains any of ``text``.
 
@@ -73,6 +72,8 @@ class MessageEvent(EventTerm):
     >>> term(t), term(t)  # not repeatable: once per episode
     (array([1., 0.], dtype=float32), array([0., 0.], dtype=float32))
     """
+
+    name = "message"
 
     def __init__(self, text: str | list[str], reward: float = 1.0, repeatable: bool = False):
         super().__init__(reward, repeatable)
@@ -85,7 +86,6 @@ class MessageEvent(EventTerm):
         return np.array([any(s in str(m) for s in self.texts) for m in msgs], bool)
 
 
-@register_term("reach")
 class ReachEvent(EventTerm):
     """Pays when the agent stands on ``pos=[x, y]``, or on a cell that showed ``char``.
 
@@ -94,6 +94,8 @@ class ReachEvent(EventTerm):
     >>> term(Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), info))
     array([1., 0.], dtype=float32)
     """
+
+    name = "reach"
 
     def __init__(self, pos: list[int] | None = None, char: str | None = None,
                  reward: float = 1.0, repeatable: bool = False):
@@ -141,7 +143,6 @@ class ReachEvent(EventTerm):
         return hit
 
 
-@register_term("pickup")
 class PickupEvent(EventTerm):
     """Pays when an inventory line containing ``item`` appears (e.g. ``item: key``).
 
@@ -150,6 +151,8 @@ class PickupEvent(EventTerm):
     >>> term(Transition(None, None, None, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), info))
     array([0., 1.], dtype=float32)
     """
+
+    name = "pickup"
 
     def __init__(self, item: str, reward: float = 1.0, repeatable: bool = False):
         super().__init__(reward, repeatable)

@@ -10,8 +10,10 @@ Rules that keep the optimal policy unchanged, each tested by value iteration on 
   (learned, or one that reads the visible map) is telescoped consistently.
 
 A potential is a callable ``phi(obs, info) -> np.ndarray`` over a batch (``info`` is the
-vector-form info of the same states, or ``None`` where it is not known). Register named
-potentials with ``@register_potential("name")`` or pass ``"package.module:function"``.
+vector-form info of the same states, or ``None`` where it is not known). Built-in named
+potentials are declared in the ``POTENTIALS`` mapping of a package manifest (``shaping/manifest.py``,
+``envs/manifest.py``); register your own with ``@register_potential("name")`` or pass
+``"package.module:function"``.
 """
 
 from __future__ import annotations
@@ -23,24 +25,19 @@ from typing import Any
 import numpy as np
 
 from rewardlab.core.registry import Registry, load_attr
-from rewardlab.core.terms import Term, register_term
+from rewardlab.core.terms import Term
 from rewardlab.core.transition import Transition, batch_index, select_info
 from rewardlab.errors import ConfigError, InvalidArgument, TermOutputError
 
 __all__ = ["PotentialShaping", "POTENTIALS", "register_potential", "resolve_potential"]
 
 Potential = Callable[[Any, dict | None], np.ndarray]
-POTENTIALS: Registry[Callable[..., Potential]] = Registry("potential")
+POTENTIALS: Registry[Callable[..., Potential]] = Registry("potential", manifest="POTENTIALS")
 
 
 def register_potential(name: str):
     """Register a potential factory: ``factory(**params) -> phi(obs, info)``."""
     return POTENTIALS.decorator(name)
-
-
-# The MiniHack potentials import nothing heavy, but live with their env family.
-POTENTIALS.register("minihack/stairs_distance", indirect="rewardlab.envs.minihack_potentials:stairs_distance")
-POTENTIALS.register("minihack/keyroom_progress", indirect="rewardlab.envs.minihack_potentials:keyroom_progress")
 
 
 def resolve_potential(potential: str | Potential, params: dict[str, Any] | None = None) -> Potential:
@@ -65,7 +62,6 @@ def resolve_potential(potential: str | Potential, params: dict[str, Any] | None 
         raise ConfigError(f"potential {potential!r}: {e}") from e
 
 
-@register_term("potential")
 class PotentialShaping(Term):
     """``γ·Φ(s') − Φ(s)`` with ``Φ(terminal) = 0``; truncation keeps ``γ·Φ(s')``.
 
@@ -78,6 +74,8 @@ class PotentialShaping(Term):
     >>> term(t)   # 0.5*4 - 1 = 1, and at a terminal state 0 - 1 = -1
     array([ 1., -1.], dtype=float32)
     """
+
+    name = "potential"
 
     def __init__(self, potential: str | Potential, gamma: float = 0.99, scale: float = 1.0,
                  params: dict[str, Any] | None = None):

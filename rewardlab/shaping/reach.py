@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import Term, register_term
+from rewardlab.core.terms import Term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
-from rewardlab.shaping.potential import register_potential
 
 __all__ = ["ControlCost", "ReachDistance", "reach_distance_potential", "slice_distance"]
 
@@ -48,7 +47,6 @@ def slice_distance(a: Sequence[int], b: Sequence[int] | None = None,
     return dist
 
 
-@register_term("reach_distance")
 class ReachDistance(Term):
     """Dense reach-target reward ``-scale·‖next_obs[a] − next_obs[b]‖``.
 
@@ -61,6 +59,8 @@ class ReachDistance(Term):
     array([-0.5, -0. ], dtype=float32)
     """
 
+    name = "reach_distance"
+
     def __init__(self, a: Sequence[int], b: Sequence[int] | None = None, target: Sequence[float] | None = None,
                  scale: float = 1.0):
         if not np.isfinite(scale):
@@ -71,7 +71,6 @@ class ReachDistance(Term):
         return (-self.scale * self.dist(t.next_obs)).astype(np.float32)
 
 
-@register_term("ctrl_cost")
 class ControlCost(Term):
     """Control cost ``-scale·Σ a²`` over the action, with its sign applied (as MuJoCo/Brax's ``reward_ctrl``).
 
@@ -82,6 +81,8 @@ class ControlCost(Term):
     >>> ControlCost(scale=0.1)(t)
     array([-0.125, -0.   ], dtype=float32)
     """
+
+    name = "ctrl_cost"
 
     def __init__(self, scale: float = 1.0):
         if not np.isfinite(scale):
@@ -95,7 +96,6 @@ class ControlCost(Term):
         return (-self.scale * np.square(act).sum(axis=1)).astype(np.float32)
 
 
-@register_potential("robotics/reach_distance")
 def reach_distance_potential(a: Sequence[int], b: Sequence[int] | None = None,
                              target: Sequence[float] | None = None, scale: float = 1.0
                              ) -> Callable[[Any, dict | None], np.ndarray]:

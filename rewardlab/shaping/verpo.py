@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import Term, register_term
+from rewardlab.core.terms import Term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
 
@@ -82,7 +82,6 @@ class TestDifficulty:
         return float((w * ok).sum() / w.sum()) if len(w) and w.sum() > 0 else 0.0
 
 
-@register_term("verpo")
 class VerpoReward(Term):
     """Difficulty-weighted partial test reward.
 
@@ -92,6 +91,8 @@ class VerpoReward(Term):
     >>> term(t)  # env 0 passed one of two equally weighted tests; env 1 never ran tests
     array([0.5, 0. ], dtype=float32)
     """
+
+    name = "verpo"
 
     def __init__(self, mode: str = "final", prior: str = "corpus", online: bool = True, floor: float = 0.05):
         if mode not in ("final", "delta"):

@@ -4,6 +4,6 @@
 the **unshaped** evaluation return. See ``docs/sweeps.md``.
 """
 
-from rewardlab.sweep.space import ParamSpec, SweepConfig, sample
+from rewardlab.sweep.space import sample
 
-__all__ = ["ParamSpec", "SweepConfig", "sample"]
+__all__ = ["sample"]

@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.errors import ConfigError, RewardLabError, RunStopped
-from rewardlab.experiment.config import ExperimentConfig, dump_config, load_config, parse_config
-from rewardlab.sweep.space import SweepConfig, check_space, sample
+from rewardlab.config import ExperimentConfig, dump_config, load_config, parse_config
+from rewardlab.config.sweep import SweepConfig, check_space
+from rewardlab.sweep.space import sample
 
 __all__ = ["SweepPlan", "plan_sweep", "open_study", "run_worker", "run_sweep", "counted_trials", "trial_value",
            "TrialEvent"]
@@ -329,7 +330,7 @@ def _run_trial(plan: SweepPlan, study: Any, storage: Any, trial: Any,
         trial.set_user_attr(ATTR_CONFIG, dump_config(cfg.model_copy(update={"sweep": None})))
 
     def on_eval(seed: int, step: int, metrics: dict[str, float]) -> None:
-        from rewardlab.experiment import keys
+        from rewardlab.core import keys
 
         step = _report_step(plan, seed, step)
         trial.report(metrics[keys.EVAL_TRUE_RETURN], step)

@@ -107,3 +107,105 @@ def test_unknown_name_message_truncates_long_lists():
         r.register(f"w{i:02d}", value=i)
     with pytest.raises(UnknownNameError, match=r"Valid widgets: w00, w01, .*, w39 \.\.\.$"):
         r.get("zzz")
+
+
+# --- manifests: the built-in names, without import side effects ---------------------------
+
+
+def test_a_lookup_works_right_after_import_rewardlab():
+    # A fresh interpreter: nothing but ``import rewardlab`` before the lookups.
+    import subprocess
+
+    code = ("import rewardlab, sys; t = rewardlab.core.TERMS.get('env'); "
+            "assert t.name == 'env', t.name; "
+            "from rewardlab.envs import ENVS; assert 'minihack/Room-5x5' in ENVS; "
+            "from rewardlab.agents import AGENTS; assert {'ppo', 'sb3_ppo', 'ild'} <= set(AGENTS.names()); "
+            "assert 'rewardlab.shaping.barfi' not in sys.modules and 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_core_names_no_module_of_a_layer_above():
+    # Imports are checked by tests/test_layers.py; this catches lazy "module:attr" tables in strings.
+    import ast
+    from pathlib import Path
+
+    import rewardlab.core
+
+    for path in Path(rewardlab.core.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                      and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                for layer in ("shaping", "envs", "agents", "imitation", "experiment", "config", "sweep", "derl"):
+                    assert f"rewardlab.{layer}" not in node.value, f"{path.name}:{node.lineno} names rewardlab.{layer}"
+
+
+def test_every_built_in_term_is_named_as_registered():
+    from rewardlab.core.registry import manifest_entries
+    from rewardlab.core.terms import TERMS
+
+    for name in manifest_entries("TERMS"):
+        try:
+            cls = TERMS.get(name)
+        except RewardLabError as e:  # an optional extra that is not installed
+            assert "cannot import" in str(e)
+            continue
+        assert cls.name == name, f"{cls.__name__}.name is {cls.name!r}, registered as {name!r}"
+
+
+def test_a_user_name_that_clashes_with_a_built_in_is_refused_at_registration():
+    from rewardlab.core.terms import TERMS, Term, register_term
+
+    with pytest.raises(RewardLabError, match="duplicate registration for reward term 'env'"):
+        @register_term("env")
+        class MyEnv(Term):
+            pass
+
+
+def test_a_name_declared_by_two_manifests_is_an_error(monkeypatch):
+    import types
+
+    from rewardlab.core import registry
+
+    a, b = types.ModuleType("rewardlab.a.manifest"), types.ModuleType("rewardlab.b.manifest")
+    a.THINGS, b.THINGS = {"x": "math:pi"}, {"x": "math:e"}
+    monkeypatch.setattr(registry, "manifest_modules", lambda: (a, b))
+    with pytest.raises(RewardLabError, match="'x' is declared by both rewardlab.a.manifest and rewardlab.b.manifest"):
+        Registry("thing", manifest="THINGS").get("x")
+
+
+def test_manifest_entries_bind_arguments():
+    import types
+
+    from rewardlab.core import registry
+
+    m = types.ModuleType("rewardlab.m.manifest")
+    m.THINGS = {"floor": ["math:floor", 2.7], "bad": 3}
+    orig = registry.manifest_modules
+    registry.manifest_modules = lambda: (m,)
+    try:
+        r = Registry("thing", manifest="THINGS")
+        assert r.get("floor")() == 2
+        with pytest.raises(RewardLabError, match="a manifest entry must be"):
+            r.get("bad")
+    finally:
+        registry.manifest_modules = orig
+
+
+def test_env_manifest_task_lists_match_their_families():
+    # The families whose modules import heavy packages keep their task names in the manifest;
+    # check them against the family module where it can be read.
+    import ast
+    from pathlib import Path
+
+    import rewardlab.envs
+    from rewardlab.envs import manifest
+
+    root = Path(rewardlab.envs.__file__).parent
+    tree = ast.parse((root / "alfworld" / "env.py").read_text())
+    alf = next(n for n in ast.walk(tree) if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "ENV_TASKS")
+    assert tuple(k.value for k in alf.value.keys) == manifest.ALFWORLD_TASKS
+    swe = (root / "swe" / "envs.py").read_text()
+    assert all(f'"{t}"' in swe or f"'{t}'" in swe or t.split("-")[0] in swe for t in manifest.SWE_TASKS)

@@ -9,7 +9,7 @@ import yaml
 
 from rewardlab.cli import main
 from rewardlab.errors import ConfigError
-from rewardlab.experiment.config import apply_overrides, load_config
+from rewardlab.config import apply_overrides, load_config
 
 BASE = {
     "name": "t",

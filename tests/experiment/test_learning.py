@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rewardlab
-from rewardlab.experiment.config import load_config
+from rewardlab.config import load_config
 from rewardlab.experiment.evaluate import evaluate
 from rewardlab.experiment.runner import run_experiment
 

@@ -77,7 +77,7 @@ def test_ild_reduces_chamfer_loss_and_trajectory_error():
 
 @pytest.mark.slow
 def test_ild_agent_runs_through_the_runner(tmp_path):
-    from rewardlab.experiment.config import parse_config
+    from rewardlab.config import parse_config
     from rewardlab.experiment.runner import run_experiment
 
     cfg = parse_config({

@@ -285,7 +285,7 @@ def test_experiment_files_build_their_env_stack_and_agent(name):
     from pathlib import Path
 
     from rewardlab.agents import AGENTS
-    from rewardlab.experiment.config import load_config
+    from rewardlab.config import load_config
 
     cfg, _ = load_config(Path(__file__).parents[2] / "experiments" / f"{name}.yaml")
     stack = cfg.reward.build_stack(cfg.agent.gamma)

@@ -138,7 +138,7 @@ def test_calm_oracle_rewards_teach_ppo_keyroom_s5(tmp_path):
     import json
     from pathlib import Path
 
-    from rewardlab.experiment.config import load_config
+    from rewardlab.config import load_config
     from rewardlab.experiment.evaluate import evaluate
     from rewardlab.experiment.runner import read_metrics, run_experiment
 

@@ -17,10 +17,10 @@ import yaml
 import rewardlab
 from rewardlab.core.terms import build_stack
 from rewardlab.errors import ConfigError
-from rewardlab.experiment.config import parse_config
-from rewardlab.shaping.derl.grammar import Grammar, ProgramError, ProgramTerm, from_tokens, parse, to_text, to_tokens
-from rewardlab.shaping.derl.loop import read_candidates, run_derl
-from rewardlab.shaping.derl.search import (
+from rewardlab.config import parse_config
+from rewardlab.shaping.derl_program import Grammar, ProgramError, ProgramTerm, from_tokens, parse, to_text, to_tokens
+from rewardlab.derl.loop import read_candidates, run_derl
+from rewardlab.derl.search import (
     EvolutionSearch,
     GrpoSearch,
     LLMSearch,
@@ -260,7 +260,7 @@ def test_config_errors_name_the_field(tmp_path):
 
 def test_loop_in_process_scores_invalid_llm_programs_as_failures(tmp_path):
     data = _grid_config(tmp_path, method="llm", rounds=1, failure_score=-1.0,
-                        llm={"proposer": "rewardlab.shaping.derl.search:ScriptedProposer",
+                        llm={"proposer": "rewardlab.derl.search:ScriptedProposer",
                              "params": {"replies": ["env", "add(env, nothing)", "scale(2, corner)"]}})
     cfg = parse_config(data)
     summary = run_derl(cfg)

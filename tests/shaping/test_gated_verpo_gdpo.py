@@ -9,7 +9,7 @@ from rewardlab.core.stack import RewardStack, group_advantages
 from rewardlab.core.terms import Term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import ConfigError, InvalidArgument, TermOutputError
-from rewardlab.experiment.config import RewardConfig
+from rewardlab.config import RewardConfig
 from rewardlab.shaping.basic import EnvReward, InfoComponent, InfoSignal
 from rewardlab.shaping.gated import GatedAccumulation
 from rewardlab.shaping.verpo import TestDifficulty, VerpoReward, corpus_pass_counts

@@ -255,7 +255,7 @@ def test_oni_lookup_reward_changes_what_ppo_does_on_keyroom(tmp_path):
     pytest.importorskip("minihack")
     from pathlib import Path
 
-    from rewardlab.experiment.config import load_config
+    from rewardlab.config import load_config
     from rewardlab.experiment.runner import read_metrics, run_experiment
 
     root = Path(__file__).resolve().parents[2]

@@ -7,8 +7,9 @@ import pytest
 from pydantic import ValidationError
 
 from rewardlab.errors import ConfigError
-from rewardlab.experiment.config import parse_config
-from rewardlab.sweep.space import SweepConfig, check_space, sample
+from rewardlab.config import parse_config
+from rewardlab.config.sweep import SweepConfig, check_space
+from rewardlab.sweep.space import sample
 
 BASE = {
     "env": {"id": "CartPole-v1"},

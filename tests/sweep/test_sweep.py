@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from rewardlab.cli import main
 from rewardlab.core.terms import TERMS, Term, register_term
-from rewardlab.experiment.config import load_config
+from rewardlab.config import load_config
 from rewardlab.sweep.study import counted_trials, open_study, plan_sweep, run_worker
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import Term, build_term, register_term
+from rewardlab.core.terms import Term, build_term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import ConfigError, InvalidArgument, RewardLabError, UnknownNameError
 
@@ -107,7 +107,7 @@ args=(Node(kind='num', value=0.5, args=()), Node(kind='prim', value='progress', 
     >>> parse("add(env")
     Traceback (most recent call last):
     ...
-    rewardlab.shaping.derl.grammar.ProgramError: unexpected end of program: expected ',' after argument 1 of add
+    rewardlab.shaping.derl_program.ProgramError: unexpected end of program: expected ',' after argument 1 of add
     """
     if not isinstance(text, str) or not text.strip():
         raise ProgramError("empty program")
@@ -225,12 +225,12 @@ class Grammar:
     >>> g.check("add(env, scale(0.5, progres))")
     Traceback (most recent call last):
     ...
-    rewardlab.shaping.derl.grammar.ProgramError: unknown primitive 'progres'. Did you mean 'progress'? \
+    rewardlab.shaping.derl_program.ProgramError: unknown primitive 'progres'. Did you mean 'progress'? \
 Valid primitives: env, progress
     >>> g.check("clip(env, -1)")
     Traceback (most recent call last):
     ...
-    rewardlab.shaping.derl.grammar.ProgramError: clip bound must be > 0, got -1
+    rewardlab.shaping.derl_program.ProgramError: clip bound must be > 0, got -1
     >>> g.check("scale(2, env)")
     'scale(2, env)'
     """
@@ -401,7 +401,6 @@ def _eval(node: Node, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
     raise ProgramError(f"unknown operator {op!r}")  # unreachable after validate
 
 
-@register_term("derl_program")
 class ProgramTerm(Term):
     """A DERL reward program over named primitive terms, as one term.
 
@@ -421,6 +420,8 @@ class ProgramTerm(Term):
     ...
     rewardlab.errors.ConfigError: derl_program: unknown primitive 'bonus'. Valid primitives: env
     """
+
+    name = "derl_program"
 
     def __init__(self, program: str, primitives: dict[str, Any], gamma: float | None = None,
                  max_tokens: int = 64, max_depth: int = 16):

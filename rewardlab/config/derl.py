@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rewardlab.shaping.derl.grammar import DEFAULT_CONSTANTS, OPERATORS, Grammar, ProgramError
+from rewardlab.shaping.derl_program import DEFAULT_CONSTANTS, OPERATORS, Grammar, ProgramError
 
 __all__ = ["DerlConfig", "GrpoConfig", "EvolutionConfig", "LLMConfig", "PrimitiveSpec", "ValidationConfig"]
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rewardlab.shaping.derl.loop import DerlSummary, run_derl
+from rewardlab.derl.loop import DerlSummary, run_derl
 
 __all__ = ["run_derl_cli", "summary_tables"]
 

@@ -115,7 +115,7 @@ def _score(summary: dict[str, Any]) -> tuple[float, str]:
 
 
 def _curve(run_dir: Path) -> dict[str, list[list[float]]]:
-    from rewardlab.experiment import keys
+    from rewardlab.core import keys
     from rewardlab.experiment.runner import read_metrics, seed_dirs
 
     out = {}
@@ -162,7 +162,7 @@ def train_candidate(base: dict[str, Any], program: str, primitives: dict[str, An
     that run is resumed instead of started again. With ``validation`` (``{env_kwargs, episodes}``)
     the score comes from reloading the trained agent and evaluating it on the validation env.
     """
-    from rewardlab.experiment.config import parse_config
+    from rewardlab.config import parse_config
     from rewardlab.experiment.runner import FINAL_FILE, run_experiment
 
     t0 = time.time()
@@ -246,8 +246,8 @@ def run_derl(cfg: Any = None, *, out: Path | None = None, resume: Path | None = 
     ``on_event(kind, data)`` reports progress: ``"round"`` (a round starts, with its proposals),
     ``"candidate"`` (a candidate finished, its log row) and ``"update"`` (round statistics).
     """
-    from rewardlab.experiment.config import dump_config, parse_config
-    from rewardlab.shaping.derl.search import Proposal, make_search
+    from rewardlab.config import dump_config, parse_config
+    from rewardlab.derl.search import Proposal, make_search
 
     if resume is not None:
         run_dir = Path(resume)

@@ -29,7 +29,7 @@ from torch import nn
 
 from rewardlab.core.registry import load_attr
 from rewardlab.errors import ConfigError
-from rewardlab.shaping.derl.grammar import (
+from rewardlab.shaping.derl_program import (
     EXPR,
     NUM,
     OPERATORS,
