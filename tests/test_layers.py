@@ -123,3 +123,10 @@ def test_the_checker_catches_an_upward_import(tmp_path, source, expect):
         assert bool(_violations()) is expect
     finally:
         PACKAGE = real
+
+
+def test_the_architecture_page_shows_the_same_layers():
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    block = text.split("<!-- layers:", 1)[1].split("```", 2)[1]
+    doc = [{n.strip() for n in line.split("  ")[0].split(",")} for line in block.strip().splitlines()]
+    assert doc[::-1] == LAYERS, "docs/architecture.md's layer block and LAYERS here differ"

@@ -103,7 +103,7 @@ class RewardConfig(_Section):
 
 class AgentConfig(_Section):
     name: str = "sb3_ppo"
-    """registered agent (``ppo``, ``sb3_ppo``, ``sb3_a2c``, ``sb3_dqn``)"""
+    """registered agent (``rewardlab list agents``)"""
     gamma: float = Field(0.99, gt=0.0, le=1.0)
     """the learner's discount; potential-based shaping uses the same γ"""
     params: dict[str, Any] = Field(default_factory=dict)
