@@ -124,6 +124,9 @@ def test_summary_compares_runs(tmp_path, capsys):
     s = summarize_run(run, late_fraction=1.0)
     assert s["seeds"] == 2 and s["steps"] == [256, 256]
     finals = [json.loads((run / f"seed_{i}" / "final_eval.json").read_text())["true_return_mean"] for i in (0, 1)]
-    assert s["final_true_return"] == f"{np.mean(finals):.3f} ± {np.std(finals):.3f}"
+    from rewardlab.experiment.results import iqm_ci
+
+    assert s["final_true_return"] == str(iqm_ci(finals, reps=2000))  # "IQM [low, high]" over seeds (rliable)
+    assert s["final_true_return"].startswith(f"{np.mean(finals):.3f} [")  # two seeds: the IQM is the mean
     assert main(["summary", str(run)]) == 0
     assert "final_true_return" in capsys.readouterr().out
