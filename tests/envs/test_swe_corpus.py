@@ -1,14 +1,22 @@
-"""The SWE task corpus: size, variety, live validation, shipped outcomes == live outcomes."""
+"""The SWE task corpus: size, variety, live validation, shipped outcomes == live outcomes,
+the corpus and the modules as package data (JSON, real ``.py`` files pytest does not collect)."""
 
 from __future__ import annotations
 
 import collections
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from rewardlab.envs.swe.corpus import OPERATORS, load_corpus, mutations, validate_corpus
+from rewardlab.envs.swe import corpus
+from rewardlab.envs.swe.corpus import OPERATORS, corpus_json, generate_corpus, load_corpus, mutations, validate_corpus
 from rewardlab.envs.swe.sandbox import Sandbox
-from rewardlab.envs.swe.sources import MODULES
+from rewardlab.envs.swe.sources import MODULES, NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+SWE = ROOT / "rewardlab" / "envs" / "swe"
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +80,42 @@ def test_mutations_cover_operators_and_are_deterministic():
     assert {m.operator for m in a} >= {"wrong_comparison", "swapped_operator", "off_by_one", "missing_branch"}
     for m in a:
         assert m.new != m.old
+
+
+def test_modules_are_the_files_under_data_in_a_fixed_order():
+    data = SWE / "data" / "modules"
+    assert sorted(p.stem for p in data.glob("*.py")) == sorted(NAMES)
+    assert sorted(p.stem for p in (data / "tests").glob("*.py")) == sorted(f"test_{n}" for n in NAMES)
+    assert list(MODULES) == list(NAMES)
+    for name, (src, tests) in MODULES.items():
+        assert src == (data / f"{name}.py").read_text() and tests == (data / "tests" / f"test_{name}.py").read_text()
+    assert not list((SWE / "data").rglob("__init__.py"))  # not a package: nothing imports these as rewardlab code
+
+
+def test_pytest_does_not_collect_the_task_modules():
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                          str(SWE)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rewardlab/envs/swe/corpus.py" in out.stdout  # the doctests are collected ...
+    assert "data/" not in out.stdout and "test_strutils" not in out.stdout  # ... the task modules are not
+
+
+def test_shipped_json_is_the_writer_output_of_the_loaded_corpus():
+    """Loading and writing again gives the shipped file byte for byte (the records are complete)."""
+    text = (SWE / "data" / "corpus.json").read_text(encoding="utf-8")
+    assert corpus_json(*load_corpus()) == text
+
+
+def test_load_corpus_refuses_a_corpus_built_from_other_sources(monkeypatch):
+    digest = corpus._sources_digest()
+    monkeypatch.setattr(corpus, "_sources_digest", lambda: {**digest, "numeric": "0" * 20})
+    with pytest.raises(ValueError, match=r"\['numeric'\].*--write"):
+        load_corpus.__wrapped__()
+
+
+@pytest.mark.slow
+def test_regenerating_reproduces_the_shipped_json(sb):
+    """``python -m rewardlab.envs.swe.corpus --write`` is deterministic: generating the corpus
+    again (every mutant and candidate run live, ~2 min on 2 cores) gives the shipped bytes."""
+    tasks, outcomes = generate_corpus(sb)
+    assert corpus_json(tasks, outcomes) == (SWE / "data" / "corpus.json").read_text(encoding="utf-8")

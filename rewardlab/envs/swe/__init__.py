@@ -1,7 +1,8 @@
 """Offline software-engineering tasks: buggy small Python repos, real pytest suites, a sandbox.
 
-- ``sources``: the correct modules and their test suites;
-- ``corpus``: mutation operators, task generation and validation, the shipped corpus;
+- ``sources``: the correct modules and their test suites (files under ``data/modules/``);
+- ``corpus``: mutation operators, task generation and validation, the shipped corpus
+  (``data/corpus.json``);
 - ``sandbox``: contained pytest runs (namespaces, rlimits, warm worker pool);
 - ``envs``: ``swe/PatchSelect-v0`` (discrete, feature vector) and ``swe/TextEdit-v0`` (text).
 
