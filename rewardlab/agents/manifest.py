@@ -1,4 +1,16 @@
-"""The agent layer's built-in names (plain data, read by the registries in ``rewardlab.core``)."""
+"""The agent layer's built-in names (plain data, read by the registries in ``rewardlab.core``).
+
+- ``AGENTS``: agent name → its factory ``factory(venv, *, gamma, seed, params)``;
+- ``AGENT_PARAMS``: agent name → its params model (a dataclass checked field by field) or a
+  ``validate(params)`` function; ``rewardlab.agents.params.validate_agent_params`` reads it, so
+  ``rewardlab check`` validates ``agent.params`` without building the agent;
+- ``HONOURED_HOOKS``: agent name → the reward-term hooks (``rewardlab.core.terms.AGENT_HOOKS``)
+  it calls; an agent not listed honours none. The config check refuses a term that needs a
+  hook its agent ignores. The PPO-core agents declare the same set on their class
+  (``PPOAgent.honoured_hooks``); a test keeps the two equal.
+"""
+
+_ALL_HOOKS = ["update", "extra_advantages", "discount", "bind_agent", "state_dict"]
 
 AGENTS = {
     "ppo": "rewardlab.agents.ppo:make_ppo",
@@ -7,4 +19,22 @@ AGENTS = {
     "sb3_ppo": "rewardlab.agents.sb3:make_ppo",
     "sb3_a2c": "rewardlab.agents.sb3:make_a2c",
     "sb3_dqn": "rewardlab.agents.sb3:make_dqn",
+}
+
+AGENT_PARAMS = {
+    "ppo": "rewardlab.agents.ppo.config:PPOConfig",
+    "pg": "rewardlab.agents.ppo.config:PGConfig",
+    "text_ppo": "rewardlab.agents.ppo.config:TextPPOConfig",
+    "sb3_ppo": "rewardlab.agents.sb3:ppo_params",
+    "sb3_a2c": "rewardlab.agents.sb3:a2c_params",
+    "sb3_dqn": "rewardlab.agents.sb3:dqn_params",
+}
+
+HONOURED_HOOKS = {
+    "ppo": _ALL_HOOKS,
+    "pg": _ALL_HOOKS,
+    "text_ppo": _ALL_HOOKS,
+    "sb3_ppo": [],
+    "sb3_a2c": [],
+    "sb3_dqn": [],
 }

@@ -6,10 +6,17 @@
 ``Sb3Agent`` wraps any SB3 algorithm behind rewardlab's ``Agent`` interface; the runner logs
 ``charts/true_return``, ``charts/shaped_return``, ``charts/success_rate`` and
 ``reward_terms/<name>`` from the shaped env's episode records.
+
+``agent.params`` are the SB3 algorithm's constructor keywords; ``validate_sb3_params`` checks
+their names against the constructor's signature and their values against its type hints
+(``rewardlab check`` runs it through ``validate_agent_params`` before anything is built).
+SB3 agents call no reward-term hooks (``HONOURED_HOOKS`` in ``agents/manifest.py``): the
+config check refuses terms that learn through them.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import pickle
 import random
@@ -19,6 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -28,7 +36,73 @@ from stable_baselines3.common.vec_env import VecEnv
 from rewardlab.agents.base import TrainCallback
 from rewardlab.errors import ConfigError
 
-__all__ = ["Sb3VecEnv", "ShapedEpisodeLogger", "Sb3Agent", "make_ppo", "make_a2c", "make_dqn"]
+__all__ = ["Sb3VecEnv", "ShapedEpisodeLogger", "Sb3Agent", "validate_sb3_params", "ppo_params", "a2c_params",
+           "dqn_params", "make_ppo", "make_a2c", "make_dqn"]
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"sb3_ppo": PPO, "sb3_a2c": A2C, "sb3_dqn": DQN}
+
+# Constructor keywords rewardlab sets itself (gamma from agent.gamma, seed from train.seeds).
+_SET_BY_REWARDLAB = ("self", "env", "gamma", "seed", "device", "verbose", "_init_setup_model")
+
+
+def validate_sb3_params(agent: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked against the constructor of the SB3 algorithm behind ``agent``:
+    every key must be one of its keywords (not one rewardlab sets), every value of the type
+    its annotation names. Returns a copy of ``params``; problems are a ``ConfigError`` naming
+    ``agent.params.<key>``.
+
+    >>> validate_sb3_params("sb3_ppo", {"n_steps": 64, "learning_rate": 3e-4})
+    {'n_steps': 64, 'learning_rate': 0.0003}
+    >>> validate_sb3_params("sb3_ppo", {"n_step": 64})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rewardlab.errors.ConfigError: agent.params.n_step: unknown parameter for agent 'sb3_ppo' (SB3 PPO). Did you ...
+    >>> validate_sb3_params("sb3_ppo", {"n_steps": "64"})
+    Traceback (most recent call last):
+    ...
+    rewardlab.errors.ConfigError: agent.params.n_steps: '64' is invalid for agent 'sb3_ppo'; allowed: int
+    """
+    algo_cls = ALGOS[agent]
+    sig = inspect.signature(algo_cls.__init__)
+    valid = [p for p in sig.parameters if p not in _SET_BY_REWARDLAB]
+    for key, value in params.items():
+        if key in _SET_BY_REWARDLAB and key in sig.parameters:
+            raise ConfigError(f"agent.params.{key}: set by rewardlab for agent {agent!r} (gamma from agent.gamma, "
+                              "seed from train.seeds; device cpu, verbose 0)")
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"agent.params.{key}: unknown parameter for agent {agent!r} (SB3 "
+                              f"{algo_cls.__name__}).{hint} Valid: {', '.join(valid)}")
+        annotation = sig.parameters[key].annotation
+        if annotation is inspect.Parameter.empty:
+            continue
+        try:
+            adapter = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+        except Exception:  # noqa: BLE001 - an annotation pydantic cannot express: the constructor checks it
+            continue
+        try:
+            adapter.validate_python(value, strict=True)
+        except ValidationError as e:
+            allowed = inspect.formatannotation(annotation)
+            raise ConfigError(f"agent.params.{key}: {value!r} is invalid for agent {agent!r}; "
+                              f"allowed: {allowed}") from e
+    return dict(params)
+
+
+def ppo_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``sb3_ppo``'s params check (see ``validate_sb3_params``)."""
+    return validate_sb3_params("sb3_ppo", params)
+
+
+def a2c_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``sb3_a2c``'s params check (see ``validate_sb3_params``)."""
+    return validate_sb3_params("sb3_a2c", params)
+
+
+def dqn_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``sb3_dqn``'s params check (see ``validate_sb3_params``)."""
+    return validate_sb3_params("sb3_dqn", params)
 
 # SB3's train/... keys -> rewardlab's losses/... keys (CleanRL names)
 _LOSS_KEYS = {
@@ -161,17 +235,10 @@ class _IterationCallback(BaseCallback):
 class Sb3Agent:
     """Any SB3 algorithm behind rewardlab's ``Agent`` interface."""
 
-    def __init__(self, algo_cls: type[BaseAlgorithm], venv: gym.vector.VectorEnv, *, gamma: float, seed: int,
+    def __init__(self, agent: str, venv: gym.vector.VectorEnv, *, gamma: float, seed: int,
                  params: dict[str, Any]):
-        params = dict(params)
-        sig = inspect.signature(algo_cls.__init__)
-        unknown = [k for k in params if k not in sig.parameters or k in ("self", "env", "gamma", "seed")]
-        if unknown:
-            valid = [p for p in sig.parameters if p not in ("self", "env", "gamma", "seed", "_init_setup_model")]
-            raise ConfigError(
-                f"agent.params.{unknown[0]} is not a parameter of SB3 {algo_cls.__name__} "
-                f"(gamma and seed are set from agent.gamma / train.seeds); valid: {', '.join(valid)}"
-            )
+        params = validate_sb3_params(agent, dict(params or {}))
+        algo_cls = ALGOS[agent]
         policy = params.pop("policy", None) or (
             "MultiInputPolicy" if isinstance(venv.single_observation_space, gym.spaces.Dict) else "MlpPolicy"
         )
@@ -218,12 +285,12 @@ class Sb3Agent:
 
 
 def make_ppo(venv, *, gamma: float, seed: int, params: dict[str, Any]) -> Sb3Agent:
-    return Sb3Agent(PPO, venv, gamma=gamma, seed=seed, params=params)
+    return Sb3Agent("sb3_ppo", venv, gamma=gamma, seed=seed, params=params)
 
 
 def make_a2c(venv, *, gamma: float, seed: int, params: dict[str, Any]) -> Sb3Agent:
-    return Sb3Agent(A2C, venv, gamma=gamma, seed=seed, params=params)
+    return Sb3Agent("sb3_a2c", venv, gamma=gamma, seed=seed, params=params)
 
 
 def make_dqn(venv, *, gamma: float, seed: int, params: dict[str, Any]) -> Sb3Agent:
-    return Sb3Agent(DQN, venv, gamma=gamma, seed=seed, params=params)
+    return Sb3Agent("sb3_dqn", venv, gamma=gamma, seed=seed, params=params)

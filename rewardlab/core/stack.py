@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.core.terms import term_agent_hooks
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument, TermOutputError
 
@@ -96,7 +97,8 @@ class RewardStack:
 
     @property
     def learnable_terms(self) -> list[Any]:
-        return [t for t in self.terms if callable(getattr(t, "update", None))]
+        """The terms that override the ``update`` hook of ``rewardlab.core.Term``."""
+        return [t for t in self.terms if "update" in term_agent_hooks(t)]
 
     def __call__(self, t: Transition) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         n = t.num_envs

@@ -1,19 +1,19 @@
 """The ``RewardTerm`` protocol, a convenience base class, and the term registry.
 
 A term maps a batched ``Transition`` to one float32 value per env, as a new array each call
-(the stack may keep it as-is in ``info["reward_terms"]``). Optional hooks, called
-only when a term defines them:
-
-- ``bind(num_envs)``: once, before the first episode, to size per-env state;
-- ``observe_reset(obs, info, env_ids)``: after episodes start, with the batched reset
-  observation/info (rows ``env_ids`` are new) — dynamic potentials cache Φ(s₀) here;
-- ``update(batch) -> dict[str, float]``: learnable terms; the agent calls it with rollouts
-  and logs what it returns.
+(the stack may keep it as-is in ``info["reward_terms"]``). ``Term`` declares every hook a
+term may use, with no-op defaults (see its docstring): the stack hooks ``reset``, ``bind`` and
+``observe_reset``, which the ``RewardStack`` calls under any agent, and the agent hooks
+``AGENT_HOOKS`` (``update``, ``extra_advantages``, ``discount``, ``bind_agent``,
+``state_dict``), which only agents that honour them call. A term uses a hook by overriding it.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -22,7 +22,8 @@ from rewardlab.core.registry import Registry
 from rewardlab.core.transition import Transition
 from rewardlab.errors import ConfigError, InvalidArgument
 
-__all__ = ["RewardTerm", "Term", "TERMS", "register_term", "build_term", "build_stack", "term_spec", "require_info"]
+__all__ = ["RewardTerm", "Term", "AGENT_HOOKS", "STACK_HOOKS", "HookInfo", "term_agent_hooks", "TERMS",
+           "register_term", "build_term", "build_stack", "term_spec", "require_info"]
 
 
 @runtime_checkable
@@ -34,19 +35,188 @@ class RewardTerm(Protocol):
     def __call__(self, t: Transition) -> np.ndarray: ...
 
 
+@dataclass(frozen=True)
+class HookInfo:
+    """An agent hook: what a term does through it, and what an agent must do to honour it."""
+
+    name: str
+    uses: str
+    """how a term that overrides the hook depends on it ("learns through update()")"""
+    agent_does: str
+    """what an agent that honours the hook does with it ("calls", "reads")"""
+
+
+AGENT_HOOKS: dict[str, HookInfo] = {h.name: h for h in (
+    HookInfo("update", "learns through update()", "calls"),
+    HookInfo("extra_advantages", "adds advantages through extra_advantages()", "calls"),
+    HookInfo("discount", "sets the learner's discount through discount", "reads"),
+    HookInfo("bind_agent", "reaches the agent through bind_agent()", "calls"),
+    HookInfo("state_dict", "checkpoints its learned state through state_dict()/load_state_dict()", "calls"),
+)}
+"""The hooks of learnable terms that agents call, in a fixed order; each agent declares which
+it honours (``HONOURED_HOOKS`` in the agents' manifests) and the config check refuses a term
+that needs a hook its agent ignores."""
+
+STACK_HOOKS = ("reset", "bind", "observe_reset")
+"""Hooks the ``RewardStack`` calls on every term, under any agent."""
+
+# Names a subclass may not define unless they are exactly a hook: near misses are refused.
+_HOOK_NAMES = (*STACK_HOOKS, *AGENT_HOOKS, "load_state_dict")
+_METHOD_HOOKS = ("reset", "bind", "observe_reset", "update", "extra_advantages", "bind_agent", "state_dict",
+                 "load_state_dict")
+
+
 class Term:
-    """Base class with no-op hooks; subclasses implement ``__call__``."""
+    """Base class of reward terms: subclasses implement ``__call__`` and override the hooks they use.
+
+    Stack hooks, called by the ``RewardStack`` under any agent:
+
+    - ``reset(env_ids)``: episodes of ``env_ids`` start (forget their per-env state);
+    - ``bind(num_envs)``: once, before the first episode, to size per-env state;
+    - ``observe_reset(obs, info, env_ids)``: after episodes start, with the batched reset
+      observation/info (rows ``env_ids`` are new) — dynamic potentials cache Φ(s₀) here.
+
+    Agent hooks (``AGENT_HOOKS``), called only by agents that honour them (``ppo``, ``pg`` and
+    ``text_ppo`` honour all; see ``docs/concepts.md``):
+
+    - ``update(rollout) -> dict[str, float]``: after every policy update, with the rollout
+      batch; the agent logs the result as ``reward_terms/<term>/<key>``;
+    - ``extra_advantages(rollout) -> (n_steps, n_envs)``: added to the agent's advantages;
+    - ``discount``: a float in (0, 1] replaces the agent's γ in its advantages (None: keep it);
+    - ``bind_agent(agent)``: once, when the agent is built (to differentiate through its update);
+    - ``state_dict()`` / ``load_state_dict(state)``: saved and restored with the agent's checkpoint.
+
+    ``agent_hooks()`` lists the agent hooks a class overrides; ``required_agent_hooks(params)``
+    those a term built from ``params`` cannot work without (all it overrides, unless a class
+    says otherwise). A public attribute whose name is a near miss of a hook name
+    (``updte``, ``observe_rest``) is refused when the class is defined: a misspelt hook would
+    never be called. A name that only looks like a hook goes in the class keyword
+    ``not_hooks``:
+
+    >>> class Counter(Term):
+    ...     def __call__(self, t):
+    ...         return np.zeros(t.num_envs, np.float32)
+    ...     def update(self, rollout):
+    ...         return {"calls": 1.0}
+    >>> sorted(Counter.agent_hooks())
+    ['update']
+    >>> class Typo(Term):  # doctest: +ELLIPSIS
+    ...     def updte(self, rollout):
+    ...         return {}
+    Traceback (most recent call last):
+    ...
+    TypeError: Typo.updte looks like a misspelt hook 'update' of rewardlab.core.Term (hooks: reset, ...
+    """
 
     name: str = "term"
 
+    def __init_subclass__(cls, *, not_hooks: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        allowed = frozenset(not_hooks)
+        for klass in cls.__mro__:
+            allowed |= vars(klass).get("_not_hooks", frozenset())
+        cls._not_hooks = allowed
+        for attr in vars(cls):
+            if attr.startswith("_") or attr in _HOOK_NAMES or attr in allowed:
+                continue
+            close = difflib.get_close_matches(attr, _HOOK_NAMES, n=1, cutoff=0.8)
+            if close:
+                raise TypeError(
+                    f"{cls.__name__}.{attr} looks like a misspelt hook {close[0]!r} of rewardlab.core.Term "
+                    f"(hooks: {', '.join(_HOOK_NAMES)}); rename it, or declare it with "
+                    f"class {cls.__name__}(Term, not_hooks=[{attr!r}])")
+        for attr in _METHOD_HOOKS:
+            if attr in vars(cls) and not callable(vars(cls)[attr]):
+                raise TypeError(f"{cls.__name__}.{attr} must be a method (it is a Term hook)")
+        if "discount" in vars(cls) and callable(vars(cls)["discount"]):
+            raise TypeError(f"{cls.__name__}.discount must be a property or a value, not a method "
+                            "(agents read term.discount)")
+        if _overrides(cls, "state_dict") != _overrides(cls, "load_state_dict"):
+            raise TypeError(f"{cls.__name__} overrides one of state_dict()/load_state_dict(): "
+                            "override both, or neither")
+
+    # -- stack hooks ---------------------------------------------------------------------
     def reset(self, env_ids: np.ndarray) -> None:
         """Forget per-env episode state of ``env_ids`` (default: nothing to forget)."""
+
+    def bind(self, num_envs: int) -> None:
+        """Size per-env state for ``num_envs`` envs (default: no per-env state)."""
+
+    def observe_reset(self, obs: Any, info: dict, env_ids: np.ndarray) -> None:
+        """See the reset observations of the new episodes ``env_ids`` (default: ignore them)."""
 
     def __call__(self, t: Transition) -> np.ndarray:
         raise NotImplementedError
 
+    # -- agent hooks ---------------------------------------------------------------------
+    def update(self, rollout: Any) -> dict[str, float]:
+        """Learn from the agent's rollout after its policy update; return metrics to log."""
+        return {}
+
+    def extra_advantages(self, rollout: Any) -> np.ndarray:
+        """``(n_steps, n_envs)`` values added to the agent's advantages (default: none)."""
+        return np.zeros(np.shape(rollout.rewards), np.float32)
+
+    @property
+    def discount(self) -> float | None:
+        """A discount in (0, 1] that replaces the agent's γ in its advantages, or None (default).
+
+        Override it on the class (a property, or ``discount = None`` to set it per instance):
+        the class declares the hook, so the config check sees it."""
+        return None
+
+    @discount.setter
+    def discount(self, value: float | None) -> None:
+        raise AttributeError(f"{type(self).__name__} does not declare the discount hook: put `discount = None` "
+                             "(or a property) in the class body to set it per instance")
+
+    def bind_agent(self, agent: Any) -> None:
+        """Called once by the agent that trains on this term (default: ignore it)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Learned state saved with the agent's checkpoint (default: none)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+    @classmethod
+    def agent_hooks(cls) -> frozenset[str]:
+        """The agent hooks (names in ``AGENT_HOOKS``) this class overrides."""
+        return frozenset(h for h in AGENT_HOOKS
+                         if _overrides(cls, h) or (h == "state_dict" and _overrides(cls, "load_state_dict")))
+
+    @classmethod
+    def required_agent_hooks(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """The agent hooks a term built with ``params`` cannot work without (default: all it
+        overrides). A class whose hook only reports (e.g. counters from ``update``) returns less."""
+        return cls.agent_hooks()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _overrides(cls: type, attr: str) -> bool:
+    """Whether ``cls`` gets ``attr`` from a class other than ``Term`` (first in its MRO)."""
+    for klass in cls.__mro__:
+        if attr in vars(klass):
+            return klass is not Term
+    return False
+
+
+def term_agent_hooks(term: Any) -> frozenset[str]:
+    """The agent hooks ``term`` uses: a ``Term``'s overridden hooks; none for a plain
+    ``RewardTerm`` (an object with ``name``, ``reset`` and ``__call__``). A plain object that
+    defines a hook is refused: agents call hooks only through ``Term``, so it would never be called.
+    """
+    if isinstance(term, Term):
+        return type(term).agent_hooks()
+    defined = [h for h in (*AGENT_HOOKS, "load_state_dict") if h in dir(type(term))]
+    if defined:
+        raise InvalidArgument(
+            f"reward term {getattr(term, 'name', term)!r} defines {defined[0]} but is not a rewardlab.core.Term: "
+            "agents call hooks only on Term subclasses, so subclass Term to use it")
+    return frozenset()
 
 
 def require_info(info: dict[str, Any] | None, key: str, who: str, hint: str = "") -> Any:

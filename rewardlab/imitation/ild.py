@@ -25,7 +25,7 @@ Contents:
 from __future__ import annotations
 
 import pickle
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rewardlab.agents.params import check_fields, is_int, is_num, params_from_dict
 from rewardlab.envs.brax import make_brax_env
 from rewardlab.errors import ConfigError, InvalidArgument
 
 __all__ = [
     "chamfer_distance", "clip_gradient", "Demos", "MLPPolicy", "DiffRollout", "ILDConfig", "ILD",
-    "train_expert_apg", "reacher_pd_expert", "collect_demos", "ILDAgent", "make_ild", "DATA_DIR",
+    "train_expert_apg", "reacher_pd_expert", "collect_demos", "ILDAgent", "ILDAgentParams", "make_ild", "DATA_DIR",
 ]
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -241,14 +242,22 @@ class ILDConfig:
         return [f.name for f in fields(cls)]
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise InvalidArgument(f"lr must be > 0, got {self.lr}")
-        if self.max_grad_norm <= 0:
-            raise InvalidArgument(f"max_grad_norm must be > 0, got {self.max_grad_norm}")
-        if self.truncation is not None and self.truncation < 1:
-            raise InvalidArgument(f"truncation must be >= 1 (or null for none), got {self.truncation}")
-        if self.step_grad_clip is not None and self.step_grad_clip <= 0:
-            raise InvalidArgument(f"step_grad_clip must be > 0 (or null for none), got {self.step_grad_clip}")
+        if isinstance(self.hidden, list):  # YAML gives lists
+            self.hidden = tuple(self.hidden)
+        check_fields(self, [
+            ("lr", is_num(self.lr) and self.lr > 0, "a number > 0"),
+            ("truncation", self.truncation is None or (is_int(self.truncation) and self.truncation >= 1),
+             "an integer >= 1, or null for none"),
+            ("step_grad_clip", self.step_grad_clip is None or (is_num(self.step_grad_clip) and self.step_grad_clip > 0),
+             "a number > 0, or null for none"),
+            ("max_grad_norm", is_num(self.max_grad_norm) and self.max_grad_norm > 0, "a number > 0"),
+            ("hidden", isinstance(self.hidden, tuple) and all(is_int(h) and h >= 1 for h in self.hidden),
+             "a list of integers >= 1"),
+            ("horizon", self.horizon is None or (is_int(self.horizon) and self.horizon >= 1),
+             "an integer >= 1, or null for the demos' length"),
+            ("n_demos", self.n_demos is None or (is_int(self.n_demos) and self.n_demos >= 1),
+             "an integer >= 1, or null for all"),
+        ])
         self.hidden = tuple(int(h) for h in self.hidden)
 
 
@@ -439,32 +448,39 @@ class ILDAgent:
 
 
 @dataclass
-class _AgentParams:
+class ILDAgentParams(ILDConfig):
+    """The ``ild`` agent's ``agent.params``: ``ILDConfig``'s fields plus the demos and the
+    evaluation interval (``rewardlab check`` validates them through ``validate_agent_params``)."""
+
     demos: str = "reacher"
+    """a shipped demo name (``reacher``, ``ant``) or an ``.npz`` path"""
     eval_every: int = 10
-    ild: dict[str, Any] = field(default_factory=dict)
+    """ILD updates between demo-start evaluations"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fields(self, [
+            ("demos", isinstance(self.demos, str) and bool(self.demos), "a shipped demo name or an .npz path"),
+            ("eval_every", is_int(self.eval_every) and self.eval_every >= 1, "an integer >= 1"),
+        ])
+
+    def ild_config(self) -> ILDConfig:
+        """The ``ILDConfig`` part."""
+        return ILDConfig(**{f.name: getattr(self, f.name) for f in fields(ILDConfig)})
 
 
 def make_ild(venv: Any, *, gamma: float, seed: int, params: dict[str, Any]) -> ILDAgent:
-    """The ``ild`` agent factory. ``params``: ``demos`` (a shipped name or an ``.npz`` path),
-    ``eval_every`` (updates between demo-start evaluations) and ``ILDConfig`` fields.
+    """The ``ild`` agent factory. ``params``: ``ILDAgentParams`` fields (``demos``,
+    ``eval_every`` and ``ILDConfig``'s).
 
-    >>> make_ild(None, gamma=0.99, seed=0, params={"learning_rate": 1e-3})
+    >>> make_ild(None, gamma=0.99, seed=0, params={"learning_rate": 1e-3})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: unknown ILD parameter(s) ['learning_rate']; valid: demos, eval_every, lr, ...
+    rewardlab.errors.ConfigError: agent.params.learning_rate: unknown parameter for agent 'ild'. Valid: lr, ...
     """
-    params = dict(params or {})
-    valid = ["demos", "eval_every", *ILDConfig.field_names()]
-    unknown = sorted(k for k in params if k not in valid)
-    if unknown:
-        raise ConfigError(f"unknown ILD parameter(s) {unknown}; valid: {', '.join(valid[:3])}, ...")
-    demos = Demos.load(params.pop("demos", "reacher"))
-    eval_every = int(params.pop("eval_every", 10))
-    try:
-        cfg = ILDConfig(**params)
-    except (TypeError, InvalidArgument) as e:
-        raise ConfigError(f"invalid ILD parameters: {e}") from e
+    p = params_from_dict(ILDAgentParams, params, agent="ild")
+    demos = Demos.load(p.demos)
+    eval_every, cfg = p.eval_every, p.ild_config()
     if venv is not None:
         shape = venv.single_observation_space.shape
         if shape != (demos.obs.shape[-1],):

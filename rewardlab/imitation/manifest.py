@@ -1,5 +1,13 @@
-"""The imitation package's built-in names (plain data, read by the registries in ``rewardlab.core``)."""
+"""The imitation package's built-in names (plain data, read by the registries in ``rewardlab.core``).
+
+``ild`` calls no reward-term hooks (it has no ``HONOURED_HOOKS`` entry): it imitates demos and
+ignores rewards, so the config check refuses learnable terms under it.
+"""
 
 AGENTS = {
     "ild": "rewardlab.imitation.ild:make_ild",
+}
+
+AGENT_PARAMS = {
+    "ild": "rewardlab.imitation.ild:ILDAgentParams",
 }

@@ -8,11 +8,13 @@ Docs: ``docs/methods/barfi.md``. Contents:
   ``r_φ(s, a) = r_p + φ₁(s)·r_aux(s, a) + φ₂(s)`` and learned discount ``γ_φ = sigmoid(ψ)``,
   updated in an outer loop to maximise the primary (env) return of the policy trained on them.
 
-How it plugs into the agent (our ``ppo``, or the simple policy-gradient ``pg`` built on it):
-the term is the whole reward of the stack (its output is ``r_φ`` with the current φ); it
-records ``r_p``, ``r_aux`` and the state features of every step, exposes ``discount`` (the
-agent's GAE uses ``γ_φ``), gets the agent through ``bind_agent`` and, in ``update(rollout)``,
-differentiates through the agent's policy-gradient step with ``agent.functional()``.
+How it plugs into the agent (any variant of the PPO core: ``ppo``, ``pg``, ``text_ppo``; the
+config check refuses agents that do not honour its hooks): the term is the whole reward of the
+stack (its output is ``r_φ`` with the current φ); it records ``r_p``, ``r_aux`` and the state
+features of every step, and uses the ``Term`` hooks ``discount`` (the agent's GAE uses
+``γ_φ``), ``bind_agent`` (it keeps the agent), ``update(rollout)`` (it differentiates through
+the agent's policy-gradient step with ``agent.functional()``) and ``state_dict`` (φ, ψ and the
+primary critic resume with the agent's checkpoint).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rewardlab.core.returns import compute_gae
 from rewardlab.core.terms import Term, build_term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument, TermOutputError
@@ -222,11 +225,11 @@ class BARFIReward(Term):
             self.aux.observe_reset(obs, info, env_ids)
 
     def bind_agent(self, agent: Any) -> None:
-        """Called once by the agent (``ppo`` or ``pg``); BARFI differentiates through its policy update."""
+        """Called once by the agent (a PPO-core variant); BARFI differentiates through its policy update."""
         for attr in ("functional", "preprocess_obs", "cfg"):
             if not hasattr(agent, attr):
                 raise InvalidArgument(
-                    f"barfi needs an agent with {attr!r} (rewardlab's ppo or pg); got {type(agent).__name__}"
+                    f"barfi needs an agent with {attr!r} (rewardlab's ppo, pg or text_ppo); got {type(agent).__name__}"
                 )
         self._agent = agent
 
@@ -276,8 +279,6 @@ class BARFIReward(Term):
         return torch.sigmoid(self.psi) if self.learn_discount else float(self._agent.gamma)
 
     def update(self, rollout: Any) -> dict[str, float]:
-        from rewardlab.agents.ppo import compute_gae
-
         T, N = rollout.rewards.shape
         if len(self._steps) < T:
             raise InvalidArgument(f"barfi saw {len(self._steps)} steps since its last update but the rollout has "
@@ -304,7 +305,7 @@ class BARFIReward(Term):
         metrics = {"primary_value_loss": value_loss}
         if self._n_updates % self.update_every == 0:
             if self._agent is None:
-                raise InvalidArgument("barfi needs an agent that calls bind_agent (rewardlab's ppo or pg)")
+                raise InvalidArgument("barfi needs an agent that calls bind_agent (rewardlab's ppo, pg or text_ppo)")
             no_signal = bool(r_p.max() - r_p.min() < 1e-8) and not bool(term.any())
             if self.skip_without_signal:
                 metrics["outer_skipped"] = float(no_signal)
@@ -318,8 +319,6 @@ class BARFIReward(Term):
 
     def _outer_step(self, rollout: Any, feats: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor,
                     term: torch.Tensor, trunc: torch.Tensor, adv_p: torch.Tensor) -> dict[str, float]:
-        from rewardlab.agents.ppo import compute_gae
-
         agent = self._agent
         T, N = rollout.rewards.shape
         obs = rollout.obs

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,6 +296,11 @@ class CALMReward(Term):
         for i, v in zip(ids, after, strict=True):
             self._prev[int(i)] = v
         return (hit.sum(axis=1) * self.reward).astype(np.float32)
+
+    @classmethod
+    def required_agent_hooks(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """None: ``update`` only reports counters, so CALM works under agents that never call it."""
+        return frozenset()
 
     def update(self, batch: Any = None) -> dict[str, float]:
         """Logged counters of the LLM queries (called by the agent after each policy update)."""

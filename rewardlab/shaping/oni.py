@@ -35,7 +35,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -422,6 +422,13 @@ class ONIReward(Term):
         self._scores: dict[str, float] = {}  # classifier: message -> 0/1; ranking: -> clip(z); last fit
         self._submitted: set[str] = set()
         self.rewarded_steps = 0
+
+    @classmethod
+    def required_agent_hooks(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """``update`` retrains the reward model of the learned variants (``classifier``, ``ranking``)
+        when labels arrive in the background; otherwise it only reports counters (optional)."""
+        learned = params.get("variant", "lookup") != "lookup" and params.get("asynchronous", True)
+        return frozenset({"update"}) if learned else frozenset()
 
     def _value(self, msg: str) -> float:
         if self.variant == "lookup":

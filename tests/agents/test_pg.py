@@ -38,11 +38,12 @@ def test_registry_builds_pg_with_its_defaults():
         assert getattr(agent.cfg, key) == value
 
 
+# One message format for every agent (rewardlab.agents.params): the field, then the problem.
 @pytest.mark.parametrize(("params", "match"), [
-    ({"clip_coef": 0.1}, r"\['clip_coef'\] are PPO-only"),
-    ({"n_epochs": 4, "target_kl": 0.01}, r"\['n_epochs', 'target_kl'\] are PPO-only"),
-    ({"lr": 1e-3}, r"unknown pg parameter\(s\) \['lr'\]; valid: n_steps, learning_rate"),
-    ({"learning_rate": -1.0}, "learning_rate = -1.0 is invalid"),
+    ({"clip_coef": 0.1}, r"agent\.params\.clip_coef: not a parameter of agent 'pg' \(PPO-only"),
+    ({"n_epochs": 4, "target_kl": 0.01}, r"agent\.params\.n_epochs: .*PPO-only"),
+    ({"lr": 1e-3}, r"agent\.params\.lr: unknown parameter for agent 'pg'\. Valid: n_steps, learning_rate"),
+    ({"learning_rate": -1.0}, r"agent\.params\.learning_rate: -1\.0 is invalid for agent 'pg'; allowed: a number > 0"),
     ({"gae_lambda": 2}, "gae_lambda"),
 ])
 def test_bad_params_name_the_problem(params, match):

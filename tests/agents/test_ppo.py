@@ -139,6 +139,39 @@ def test_truncated_rows_bootstrap_from_true_final_obs_not_the_reset_obs():
         assert obs[t + 1] == 0.0
 
 
+# -- the package refactor changed no number -----------------------------------------------------
+# First-update losses of the single-file PPO before it became the ``agents/ppo/`` package
+# (rewardlab/agents/ppo.py and agents/pg.py at commit 9c739c6), recorded by running that old code
+# with exactly these settings (2 envs, seed 0, gamma 0.99, reward ["env"], learn(32)). On the
+# machine they were recorded on the refactored core reproduced them, and the weights after three
+# updates, bit for bit; the tolerance only allows for another CPU's float rounding.
+PRE_REFACTOR_FIRST_UPDATE = {
+    "ppo": ("ppo", "CartPole-v1", {"n_steps": 16, "n_minibatches": 2, "n_epochs": 2},
+            {"policy_loss": 0.00022711046040058136, "value_loss": 24.86210823059082, "entropy": 0.6931454539299011,
+             "old_approx_kl": -0.00012184120714664459, "approx_kl": 6.807968020439148e-07, "clipfrac": 0.0,
+             "explained_variance": 0.010904312133789062}),
+    "pg": ("pg", "CartPole-v1", {"n_steps": 16},
+           {"policy_loss": -0.00023586489260196686, "value_loss": 42.025325775146484, "entropy": 0.6931461095809937,
+            "explained_variance": 0.007918953895568848}),
+    "ppo-box-normalised": ("ppo", "Pendulum-v1", {"n_steps": 16, "n_minibatches": 2, "n_epochs": 2, "norm_obs": True,
+                                                  "norm_reward": True},
+                           {"policy_loss": -0.00011345837265253067, "value_loss": 17.387998580932617,
+                            "entropy": 1.4193098545074463, "old_approx_kl": 0.0005656871944665909,
+                            "approx_kl": 4.964880645275116e-06, "clipfrac": 0.0,
+                            "explained_variance": 0.00647282600402832}),
+}
+
+
+@pytest.mark.parametrize("case", list(PRE_REFACTOR_FIRST_UPDATE))
+def test_refactored_core_reproduces_the_pre_refactor_first_update(case):
+    agent_name, env_id, params, expected = PRE_REFACTOR_FIRST_UPDATE[case]
+    rec = Recorder()
+    agent = AGENTS.get(agent_name)(rewardlab.make_vec(env_id, 2, reward=["env"]), gamma=0.99, seed=0, params=params)
+    agent.learn(32, rec)
+    got = {k.removeprefix("losses/"): v for k, v in rec.metrics[0].items() if k.startswith("losses/")}
+    assert got == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
 # -- determinism and checkpoints ---------------------------------------------------------------
 def test_same_seed_gives_identical_losses_and_other_seed_differs():
     runs = []
@@ -451,8 +484,14 @@ def test_bad_config_values_name_field_value_and_range(field, value, allowed):
 
 
 def test_unknown_params_list_valid_names():
-    with pytest.raises(ConfigError, match=r"unknown PPO parameter\(s\) \['lr'\]; valid: n_steps, .*ent_coef"):
+    with pytest.raises(ConfigError, match=r"agent\.params\.lr: unknown parameter for agent 'ppo'\. Valid: n_steps, "
+                                          r".*ent_coef"):
         make_ppo(cartpole(), gamma=0.99, seed=0, params={"lr": 1e-3})
+    with pytest.raises(ConfigError, match=r"agent\.params\.lerning_rate: .* Did you mean 'learning_rate'\?"):
+        make_ppo(cartpole(), gamma=0.99, seed=0, params={"lerning_rate": 1e-3})
+    with pytest.raises(ConfigError, match=r"agent\.params\.n_steps: -3 is invalid for agent 'ppo'; allowed: an "
+                                          r"integer >= 1"):
+        make_ppo(cartpole(), gamma=0.99, seed=0, params={"n_steps": -3})
 
 
 def test_factory_is_registered_and_bad_env_or_gamma_is_refused():

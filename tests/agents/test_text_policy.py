@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 import rewardlab  # noqa: E402
 from rewardlab.agents import AGENTS  # noqa: E402
 from rewardlab.agents.text_policy import SlotScorer, make_text_ppo  # noqa: E402
+from rewardlab.core.terms import Term  # noqa: E402
 from rewardlab.errors import ConfigError, InvalidArgument  # noqa: E402
 from rewardlab.experiment.evaluate import evaluate  # noqa: E402
 
@@ -51,7 +52,8 @@ def test_registered_and_protocol(data_dir, tmp_path):
     assert a.shape == (2,) and all(obs["action_mask"][i, a[i]] == 1 for i in range(2))  # never a masked slot
     agent.save(tmp_path / "ckpt")
     other = make_text_ppo(venv, gamma=0.95, seed=1, params={"n_steps": 4})
-    assert not np.array_equal(other.policy(_t(obs))[0].detach().numpy(), agent.policy(_t(obs))[0].detach().numpy())
+    assert not np.array_equal(other.policy.scorer(_t(obs))[0].detach().numpy(),
+                              agent.policy.scorer(_t(obs))[0].detach().numpy())
     other.load(tmp_path / "ckpt")
     assert other.num_timesteps == 16
     np.testing.assert_array_equal(other.act(obs), a)
@@ -60,6 +62,56 @@ def test_registered_and_protocol(data_dir, tmp_path):
     stop = _Counter(stop_after=1)
     agent.learn(1000, stop)
     assert len(stop.calls) == 1
+    venv.close()
+
+
+class Spy(Term):
+    """Env reward; records every agent hook text_ppo calls (it is the PPO core's, so all of them)."""
+
+    name = "spy"
+    discount = None
+
+    def __init__(self):
+        self.gammas, self.agent, self.loaded, self.extra_calls = [], None, None, 0
+
+    def __call__(self, t):
+        return np.asarray(t.env_reward, np.float32)
+
+    def update(self, rollout):
+        self.gammas.append(rollout.gamma)
+        return {"updates": float(len(self.gammas))}
+
+    def extra_advantages(self, rollout):
+        self.extra_calls += 1
+        return np.zeros(rollout.rewards.shape, np.float32)
+
+    def bind_agent(self, agent):
+        self.agent = agent
+
+    def state_dict(self):
+        return {"updates": len(self.gammas)}
+
+    def load_state_dict(self, state):
+        self.loaded = state
+
+
+def test_text_ppo_calls_every_term_hook(data_dir, tmp_path):
+    term = Spy()
+    term.discount = 0.8
+    venv = rewardlab.make_vec("alfworld/PickAndPlace-v0", 2, reward=rewardlab.RewardStack([term]), data_dir=data_dir,
+                              **EASY)
+    agent = make_text_ppo(venv, gamma=0.95, seed=0, params={"n_steps": 4})
+    assert term.agent is agent
+    cb = _Counter()
+    agent.learn(16, cb)
+    assert term.gammas == [0.8, 0.8] and term.extra_calls == 2
+    assert [m["reward_terms/spy/updates"] for _, m in cb.calls] == [1.0, 2.0]
+    agent.save(tmp_path / "ckpt")
+    other_term = Spy()
+    other = make_text_ppo(rewardlab.make_vec("alfworld/PickAndPlace-v0", 2, reward=rewardlab.RewardStack([other_term]),
+                                             data_dir=data_dir, **EASY), gamma=0.95, seed=0, params={"n_steps": 4})
+    other.load(tmp_path / "ckpt")
+    assert other_term.loaded == {"updates": 2}
     venv.close()
 
 
@@ -78,7 +130,7 @@ def test_masked_slots_get_zero_probability():
 
 def test_bad_config_and_env(data_dir, tmp_path):
     venv = _venv(data_dir, n=1)
-    with pytest.raises(ConfigError, match="unknown text_ppo parameter"):
+    with pytest.raises(ConfigError, match="agent.params.lr: unknown parameter for agent 'text_ppo'"):
         make_text_ppo(venv, gamma=0.9, seed=0, params={"lr": 0.1})
     with pytest.raises(ConfigError, match="learning_rate"):
         make_text_ppo(venv, gamma=0.9, seed=0, params={"learning_rate": -1.0})

@@ -44,9 +44,10 @@ def test_shipped_demos_and_clear_errors():
     assert dist[:, -1].mean() < 0.6 * dist[:, 0].mean()
     with pytest.raises(ConfigError, match="ILD demos 'walker' not found; shipped demos: ant, reacher"):
         Demos.load("walker")
-    with pytest.raises(ConfigError, match=r"unknown ILD parameter\(s\) \['learning_rate'\]"):
+    with pytest.raises(ConfigError, match=r"agent\.params\.learning_rate: unknown parameter for agent 'ild'"):
         make_ild(None, gamma=0.99, seed=0, params={"learning_rate": 1e-3})
-    with pytest.raises(ConfigError, match="truncation must be >= 1"):
+    with pytest.raises(ConfigError, match=r"agent\.params\.truncation: 0 is invalid for agent 'ild'; allowed: an "
+                                          r"integer >= 1"):
         make_ild(None, gamma=0.99, seed=0, params={"truncation": 0})
 
 

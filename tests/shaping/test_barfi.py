@@ -197,6 +197,8 @@ def test_barfi_without_an_agent_says_what_it_needs():
 class FixedDiscount(Term):
     """Env reward, with a discount the agent must use, and a record of the rollouts."""
 
+    discount = None  # declared on the class: the term uses the discount hook (set per instance below)
+
     def __init__(self, discount):
         self.discount = discount
         self.rollouts = []
