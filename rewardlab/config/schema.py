@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rewardlab.config.agents import check_agent
 from rewardlab.config.derl import DerlConfig
 from rewardlab.config.overrides import apply_overrides
 from rewardlab.config.sweep import SweepConfig
@@ -107,7 +108,8 @@ class AgentConfig(_Section):
     gamma: float = Field(0.99, gt=0.0, le=1.0)
     """the learner's discount; potential-based shaping uses the same γ"""
     params: dict[str, Any] = Field(default_factory=dict)
-    """algorithm keyword arguments (checked against the algorithm's signature)"""
+    """the agent's parameters, checked against its typed params model (``PPOConfig`` for ``ppo``,
+    the SB3 constructor's keywords for ``sb3_*``; ``rewardlab list agents --params``)"""
 
 
 class TrainConfig(_Section):
@@ -212,6 +214,7 @@ def parse_config(data: Any, source: str = "<config>") -> ExperimentConfig:
     except ValidationError as e:
         raise ConfigError(_format_validation(e, source)) from None
     _check_names(cfg)
+    check_agent(cfg.agent.name, cfg.agent.params, cfg.reward.terms)
     return cfg
 
 

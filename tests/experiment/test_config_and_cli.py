@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from rewardlab.cli import main
-from rewardlab.errors import ConfigError
 from rewardlab.config import apply_overrides, load_config
+from rewardlab.errors import ConfigError
 
 BASE = {
     "name": "t",
@@ -86,7 +86,9 @@ def test_unknown_term_param_lists_valid(tmp_path, capsys):
 def test_unknown_agent_param_lists_valid(tmp_path, capsys):
     data = {**BASE, "agent": {"name": "sb3_ppo", "params": {"n_step": 64}}}
     code, out = run_cli(capsys, "run", write(tmp_path, data), "--out", tmp_path / "runs", "--quiet")
-    assert code == 2 and "n_step is not a parameter of SB3 PPO" in out and "n_steps" in out
+    assert code == 2 and "agent.params.n_step: unknown parameter for agent 'sb3_ppo' (SB3 PPO)" in out
+    assert "Did you mean 'n_steps'?" in out
+    assert not (tmp_path / "runs").exists()  # refused before the run directory is made
 
 
 def test_check_ok(tmp_path, capsys):
