@@ -18,7 +18,7 @@ test-fast:
 	$(VENV)/bin/pytest -m "not slow"
 
 lint:
-	$(VENV)/bin/ruff check rewardlab tests benchmarks
+	$(VENV)/bin/ruff check rewardlab tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

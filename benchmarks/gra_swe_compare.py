@@ -9,7 +9,9 @@ with ``--set reward.gate=null`` — over their seeds, then for every seed:
   train and the held-out test split of an *ungated* instrumented env, which counts the raw
   step-reward events per episode (what each policy actually does, paid or not).
 
-Prints a Markdown table and writes a PNG of the training curves.
+Prints a Markdown table and writes a PNG of the training curves. Run directories, the final
+evaluations and the late-training window (the last 20% of the steps) are read through
+``rewardlab.results``.
 
     .venv/bin/python benchmarks/gra_swe_compare.py --run            # both runs, then the report
     .venv/bin/python benchmarks/gra_swe_compare.py --run --set agent.gamma=0.99 ...  # variants
@@ -19,7 +21,6 @@ Prints a Markdown table and writes a PNG of the training curves.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,11 +29,13 @@ import numpy as np
 import yaml
 
 import rewardlab
-from rewardlab.experiment.runner import read_metrics, seed_dirs
+from rewardlab import results as R
+from rewardlab.core import keys
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "experiments" / "gra_swe.yaml"
 STEP_TERMS = ("localize", "test_improved")
+LATE = 0.2  # late training: the last 20% of the steps
 
 
 def launch(extra: list[str]) -> Path:
@@ -67,19 +70,20 @@ def probe(seed_dir: Path, cfg: dict, split: str, episodes: int) -> dict[str, flo
 
 def summarise(run_dir: Path, episodes: int) -> dict:
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    runs = R.load_runs(run_dir)
+    train_success = runs.late(keys.SUCCESS_RATE, LATE)
+    paid = {n: runs.late(keys.TERM_PREFIX + n, LATE) for n in STEP_TERMS}
     rows = []
-    for sd in seed_dirs(run_dir):
-        final = json.loads((sd / "final_eval.json").read_text())
-        train = [r for r in read_metrics(sd) if r["kind"] == "train"]
-        tail = train[-max(len(train) // 5, 1):]
-        row = {"seed": sd.name, "final_success": final["success_rate"],
-               "train_success": float(np.mean([r.get("charts/success_rate", np.nan) for r in tail])),
-               "curve": [(r["step"], r.get("charts/success_rate", np.nan),
-                          sum(r.get(f"reward_terms/{n}", 0.0) for n in STEP_TERMS)) for r in train]}
+    for i, s in enumerate(runs.seeds):
+        train = [r for r in s.rows if r["kind"] == "train"]
+        row = {"seed": s.path.name, "final_success": s.final["success_rate"],
+               "train_success": float(train_success[i]),
+               "curve": [(r["step"], r.get(keys.SUCCESS_RATE, np.nan),
+                          sum(r.get(keys.TERM_PREFIX + n, 0.0) for n in STEP_TERMS)) for r in train]}
         for n in STEP_TERMS:
-            row["paid_" + n] = float(np.mean([r.get(f"reward_terms/{n}", 0.0) for r in tail]))
-        row["train_probe"] = probe(sd, cfg, "train", episodes)
-        row["test_probe"] = probe(sd, cfg, "test", episodes)
+            row["paid_" + n] = float(paid[n][i])
+        row["train_probe"] = probe(s.path, cfg, "train", episodes)
+        row["test_probe"] = probe(s.path, cfg, "test", episodes)
         rows.append(row)
     return {"run_dir": str(run_dir.relative_to(REPO) if run_dir.is_relative_to(REPO) else run_dir), "seeds": rows}
 
@@ -97,6 +101,8 @@ def table(res: dict[str, dict]) -> str:
                      + " |")
 
     row("final eval success, train tasks (runner)", lambda s: s["final_success"])
+    lines.append("| final eval success, train tasks: IQM [95% CI] | " + " | ".join(
+        str(R.iqm_ci([s["final_success"] for s in res[k]["seeds"]])) for k in ("gated", "ungated")) + " |")
     row("success, train tasks (probe)", lambda s: s["train_probe"]["success"])
     row("success, held-out test tasks (probe)", lambda s: s["test_probe"]["success"])
     row("episode length, train (probe)", lambda s: s["train_probe"]["length"])
@@ -128,7 +134,7 @@ def plot(res: dict[str, dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", action="store_true", help="run both experiments first")
     ap.add_argument("--gated", type=Path)
@@ -137,7 +143,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override passed to both runs (with --run)")
     ap.add_argument("--png", type=Path, default=REPO / "docs" / "methods" / "gra_swe.png")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.run:
         extra = [x for kv in args.set for x in ("--set", kv)]
         args.gated = launch(extra)

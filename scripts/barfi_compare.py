@@ -9,9 +9,11 @@ is the same file with ``reward.terms`` (and ``name``) overridden, run with
         [--out docs/methods] [--runs runs/barfi_compare] [--reuse] \
         [--variants barfi_implicit,barfi_first_order] [--set KEY=VALUE ...] [--tag alpha3]
 
-Writes ``<out>/barfi_<name>.png`` per file (mean ± std over seeds of the periodic evaluation's
-true return, and the training episodes' true return) and prints a Markdown table of final
-evaluations. ``--reuse`` plots existing run directories instead of running again.
+Writes ``<out>/barfi_<name>.png`` per file (IQM over seeds with 95% bootstrap CI bands of the
+periodic evaluation's true return and of the training episodes' true return) and prints a Markdown
+table of final evaluations: per seed, mean ± std, and the IQM with its 95% CI. Loading, seed
+alignment, the late-training window and the statistics come from ``rewardlab.results``.
+``--reuse`` plots existing run directories instead of running again.
 ``--set`` overrides the experiment file before the variants are built (e.g.
 ``reward.terms.barfi.params.neumann_alpha=3.0``); ``--tag`` is appended to the experiment
 name (run directories and PNG), so such a comparison does not overwrite the default one.
@@ -28,8 +30,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from rewardlab import results as R
 from rewardlab.config import apply_overrides, parse_config
-from rewardlab.experiment.runner import find_run_dir, read_metrics, run_experiment, seed_dirs
+from rewardlab.core import keys
+from rewardlab.experiment.runner import find_run_dir, run_experiment
 
 VARIANTS = ("primary", "naive", "barfi_implicit", "barfi_first_order")
 COLORS = {"primary": "tab:gray", "naive": "tab:red", "barfi_implicit": "tab:blue", "barfi_first_order": "tab:green"}
@@ -47,17 +51,6 @@ def variant_terms(data: dict[str, Any], variant: str) -> list[dict[str, Any]]:
         return [{"name": "env"}, aux]
     params = dict(barfi["params"], method=variant.removeprefix("barfi_"))
     return [{"name": "barfi", "params": params}]
-
-
-def curves(run_dir: Path, key: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-seed curves of ``key`` on a common step grid → (steps, values[seed, step])."""
-    per_seed = []
-    for sd in seed_dirs(run_dir):
-        rows = [r for r in read_metrics(sd) if r.get("kind", "train") == kind and key in r]
-        per_seed.append(([r["step"] for r in rows], [r[key] for r in rows]))
-    grid = np.array(per_seed[0][0], float)
-    vals = np.array([np.interp(grid, s, v) for s, v in per_seed])
-    return grid, vals
 
 
 def main() -> None:
@@ -78,9 +71,9 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = ["| experiment | variant | final eval true return per seed | mean ± std | training true return, last "
-             "10% of iterations | learned φ₁ / φ₂ / γ_φ (mean over seeds, last iteration) | wall s |",
-             "|---|---|---|---|---|---|---|"]
+    table = ["| experiment | variant | final eval true return per seed | mean ± std | IQM [95% CI] | training true "
+             "return, last 10% of steps | learned φ₁ / φ₂ / γ_φ (mean over seeds, last iteration) | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
     for file in args.files:
         data = apply_overrides(yaml.safe_load(file.read_text()), args.overrides)
         base = data["name"] + (f"_{args.tag}" if args.tag else "")
@@ -99,37 +92,34 @@ def main() -> None:
                 t0 = time.time()
                 runs[variant] = run_experiment(cfg, out=args.runs).run_dir
                 wall = time.time() - t0
-            finals = [json.loads((sd / "final_eval.json").read_text())["true_return_mean"]
-                      for sd in seed_dirs(runs[variant])]
-            late = []
-            for sd in seed_dirs(runs[variant]):
-                rets = [r["charts/true_return"] for r in read_metrics(sd) if "charts/true_return" in r]
-                late.append(float(np.mean(rets[-max(1, len(rets) // 10):])))
+            seeds = R.load_runs(runs[variant], name=variant)
+            finals = seeds.finals()
+            iqm = R.iqm_ci(finals)
+            late = seeds.late(keys.TRUE_RETURN)
             learned = "–"
             if variant.startswith("barfi"):
-                last = [[r for r in read_metrics(sd) if "reward_terms/barfi/aux_weight" in r][-1]
-                        for sd in seed_dirs(runs[variant])]
-                learned = " / ".join(f"{np.mean([r['reward_terms/barfi/' + k] for r in last]):.2f}"
-                                     for k in ("aux_weight", "bias", "discount"))
+                learned = " / ".join(
+                    f"{np.mean([s.series(keys.TERM_PREFIX + 'barfi/' + k)[1][-1] for s in seeds.seeds]):.2f}"
+                    for k in ("aux_weight", "bias", "discount"))
             wall_text = "–" if np.isnan(wall) else f"{wall:.0f}"
             table.append(f"| {base} | {variant} | {', '.join(f'{x:.2f}' for x in finals)} | "
                          f"**{np.mean(finals):.2f} ± {np.std(finals):.2f}** | "
-                         f"{np.mean(late):.2f} ± {np.std(late):.2f} | {learned} | {wall_text} |")
+                         f"{iqm.value:.2f} [{iqm.low:.2f}, {iqm.high:.2f}] | "
+                         f"{np.nanmean(late):.2f} ± {np.nanstd(late):.2f} | {learned} | {wall_text} |")
             print(table[-1], flush=True)
 
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for variant, run_dir in runs.items():
-            for ax, key, kind in ((axes[0], "eval/true_return", "eval"), (axes[1], "charts/true_return", "train")):
-                steps, vals = curves(run_dir, key, kind)
-                if kind == "train":  # smooth the noisy per-iteration episode means (trailing window)
-                    k = max(1, len(steps) // 25)
-                    vals = np.array([np.convolve(v, np.ones(k) / k, mode="valid") for v in vals])
-                    steps = steps[k - 1:]
-                m, s = vals.mean(0), vals.std(0)
+            seeds = R.load_runs(run_dir, name=variant)
+            for ax, key, kinds in ((axes[0], keys.EVAL_TRUE_RETURN, R.EVAL_KINDS),
+                                   (axes[1], keys.TRUE_RETURN, R.TRAIN_KINDS)):
+                # smooth the noisy per-iteration episode means of training (trailing window)
+                smooth = 1 if kinds == R.EVAL_KINDS else max(1, len(seeds.seeds[0].series(key)[0]) // 25)
+                steps, m, lo, hi = R.iqm_curve(seeds.curves(key, kinds, smooth=smooth))
                 ax.plot(steps, m, label=variant, color=COLORS.get(variant))
-                ax.fill_between(steps, m - s, m + s, alpha=0.2, color=COLORS.get(variant))
-        n_seeds = len(seed_dirs(next(iter(runs.values()))))
-        axes[0].set_title(f"{base}: evaluation true return (mean ± std, {n_seeds} seeds)")
+                ax.fill_between(steps, lo, hi, alpha=0.2, color=COLORS.get(variant))
+        n_seeds = len(R.load_runs(next(iter(runs.values()))))
+        axes[0].set_title(f"{base}: evaluation true return (IQM, 95% CI, {n_seeds} seeds)")
         axes[1].set_title("training episodes' true return (smoothed)")
         for ax in axes:
             ax.set_xlabel("env steps")
