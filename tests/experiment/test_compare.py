@@ -155,3 +155,15 @@ def test_compare_bad_input_is_one_message(tmp_path, capsys, extra, message):
 def test_compare_from_a_non_compare_dir(tmp_path, capsys):
     code, text = run_cli(capsys, "compare", "--from", tmp_path)
     assert code == 2 and "is not a `rewardlab compare` directory" in text
+
+
+@pytest.mark.slow  # two spawned processes each import torch and SB3
+def test_compare_with_two_worker_processes(tmp_path, capsys):
+    file = write(tmp_path, {**BASE, "train": {"total_steps": 256}})
+    out = tmp_path / "cmp"
+    code, text = run_cli(capsys, "compare", file, "--variant", PENALTY, "--seeds", "0", "--workers", "2",
+                         "--out", out, "--reps", "200")
+    assert code == 0, text
+    assert "base seed 0: final true return" in text and "penalty seed 0: final true return" in text
+    assert finals_of(out / "base") and finals_of(out / "penalty")
+    assert (out / "compare.png").is_file()
