@@ -200,8 +200,8 @@ def _existing(job: Job) -> Path | None:
         return None
     for run in sorted(job.out.iterdir()):
         cfg_path = run / R.CONFIG_FILE
-        if not cfg_path.is_file():
-            continue
+        if not cfg_path.is_file() or not any(run.glob("seed_*")):
+            continue  # killed before its seed directory existed: nothing to resume, start afresh
         stored = yaml.safe_load(cfg_path.read_text())
         if (stored.get("train") or {}).get("seeds") != [job.seed]:
             continue
