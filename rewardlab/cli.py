@@ -217,7 +217,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         out.print(f"compare {args.file}: {len(plan.variants)} variant(s) × {len(plan.seeds)} seed(s) "
                   f"{plan.seeds}, {args.workers} worker(s), runs in {plan.out}")
         for v in plan.variants:
-            out.print(f"  {v.name}: {' '.join('--set ' + o for o in v.overrides) or '(the file as it is)'}")
+            sets = " ".join("--set " + o for o in v.overrides) or "(the file as it is)"
+            out.print(f"  {v.name}: {sets}", markup=False)  # [env] is YAML, not rich markup
         columns = [TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), TextColumn("{task.fields[info]}"),
                    TimeElapsedColumn()]
@@ -324,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--from", dest="sources", nargs="+", metavar="DIR | NAME=RUN_DIR",
                     help="re-report without training: a compare output directory, or NAME=RUN_DIR items "
                     "(run directory, folder of them, or a quoted glob)")
-    cp.add_argument("--reps", type=int, default=10_000, help="bootstrap replications (default 10000)")
+    cp.add_argument("--reps", type=int, help="bootstrap replications of every interval (default 5000 for IQMs, "
+                    "2000 for probabilities of improvement)")
     cp.add_argument("--quiet", action="store_true", help="no progress bars")
     cp.set_defaults(func=_cmd_compare)
     return p
