@@ -77,8 +77,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from rewardlab.envs import make
     from rewardlab.config import load_config
+    from rewardlab.envs import make
 
     cfg, _ = load_config(args.file, list(args.set or []))
     stack = cfg.reward.build_stack(cfg.agent.gamma)
@@ -413,9 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
         return 2
     except KeyboardInterrupt:
-        hint = {"sweep": "run the same `rewardlab sweep` command again (the interrupted trial is re-queued)",
-                "compare": "run the same `rewardlab compare` command again (finished runs are skipped, "
-                           "interrupted ones resume)"}.get(args.command, "continue with `rewardlab run --resume RUN_DIR`")
+        hints = {"sweep": "run the same `rewardlab sweep` command again (the interrupted trial is re-queued)",
+                 "compare": "run the same `rewardlab compare` command again (finished runs are skipped, "
+                            "interrupted ones resume)"}
+        hint = hints.get(args.command, "continue with `rewardlab run --resume RUN_DIR`")
         console.print(f"[yellow]interrupted[/]: {hint}")
         return 130
 

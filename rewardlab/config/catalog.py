@@ -38,6 +38,16 @@ def _params(kind: str, name: str) -> str:
         obj = registry(kind).get(name)
     except RewardLabError as e:  # an optional family that is not installed
         return f"(not importable here: {str(e).splitlines()[0]})"
+    if kind == "agents":
+        import dataclasses
+
+        from rewardlab.agents.params import agent_params_model
+
+        model = agent_params_model(name)
+        if dataclasses.is_dataclass(model):
+            obj = model
+        elif model is not None:  # a validate(params) function: SB3 takes its algorithm's constructor keywords
+            return "the keyword arguments of the Stable-Baselines3 algorithm" if name.startswith("sb3_") else "(any)"
     return ", ".join(describe_params(obj)) or "(none)"
 
 

@@ -15,7 +15,6 @@ an earlier one (a list of values means "any of these").
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Literal
 
 import yaml

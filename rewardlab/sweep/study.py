@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardlab.errors import ConfigError, RewardLabError, RunStopped
 from rewardlab.config import ExperimentConfig, dump_config, load_config, parse_config
 from rewardlab.config.sweep import SweepConfig, check_space
+from rewardlab.errors import ConfigError, RewardLabError, RunStopped
 from rewardlab.sweep.space import sample
 
 __all__ = ["SweepPlan", "plan_sweep", "open_study", "run_worker", "run_sweep", "counted_trials", "trial_value",

@@ -156,7 +156,7 @@ def test_every_built_in_term_is_named_as_registered():
 
 
 def test_a_user_name_that_clashes_with_a_built_in_is_refused_at_registration():
-    from rewardlab.core.terms import TERMS, Term, register_term
+    from rewardlab.core.terms import Term, register_term
 
     with pytest.raises(RewardLabError, match="duplicate registration for reward term 'env'"):
         @register_term("env")

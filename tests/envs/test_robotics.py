@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("mujoco")
 
 import rewardlab  # noqa: E402
+from rewardlab.config import parse_config  # noqa: E402
 from rewardlab.envs.robotics import COMPONENTS, component_terms  # noqa: E402
 from rewardlab.errors import InvalidArgument  # noqa: E402
-from rewardlab.config import parse_config  # noqa: E402
 from rewardlab.experiment.runner import run_experiment  # noqa: E402
 
 

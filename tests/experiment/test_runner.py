@@ -15,9 +15,9 @@ import yaml
 from test_config_and_cli import BASE
 
 from rewardlab.cli import main
+from rewardlab.config import parse_config
 from rewardlab.core.terms import TERMS, Term, register_term
 from rewardlab.errors import TermOutputError
-from rewardlab.config import parse_config
 from rewardlab.experiment.runner import run_experiment
 
 

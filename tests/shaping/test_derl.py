@@ -15,10 +15,8 @@ import pytest
 import yaml
 
 import rewardlab
-from rewardlab.core.terms import build_stack
-from rewardlab.errors import ConfigError
 from rewardlab.config import parse_config
-from rewardlab.shaping.derl_program import Grammar, ProgramError, ProgramTerm, from_tokens, parse, to_text, to_tokens
+from rewardlab.core.terms import build_stack
 from rewardlab.derl.loop import read_candidates, run_derl
 from rewardlab.derl.search import (
     EvolutionSearch,
@@ -28,6 +26,8 @@ from rewardlab.derl.search import (
     RandomSearch,
     ScriptedProposer,
 )
+from rewardlab.errors import ConfigError
+from rewardlab.shaping.derl_program import Grammar, ProgramError, ProgramTerm, from_tokens, parse, to_text, to_tokens
 
 PRIMS = ["env", "step", "novelty", "corner"]
 REPO = Path(__file__).resolve().parents[2]

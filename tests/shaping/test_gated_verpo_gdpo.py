@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rewardlab.config import RewardConfig
 from rewardlab.core.stack import RewardStack, group_advantages
 from rewardlab.core.terms import Term
 from rewardlab.core.transition import Transition
 from rewardlab.errors import ConfigError, InvalidArgument, TermOutputError
-from rewardlab.config import RewardConfig
 from rewardlab.shaping.basic import EnvReward, InfoComponent, InfoSignal
 from rewardlab.shaping.gated import GatedAccumulation
 from rewardlab.shaping.verpo import TestDifficulty, VerpoReward, corpus_pass_counts

@@ -6,9 +6,9 @@ import optuna
 import pytest
 from pydantic import ValidationError
 
-from rewardlab.errors import ConfigError
 from rewardlab.config import parse_config
 from rewardlab.config.sweep import SweepConfig, check_space
+from rewardlab.errors import ConfigError
 from rewardlab.sweep.space import sample
 
 BASE = {

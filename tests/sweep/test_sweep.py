@@ -18,8 +18,8 @@ import yaml
 from optuna.trial import TrialState
 
 from rewardlab.cli import main
-from rewardlab.core.terms import TERMS, Term, register_term
 from rewardlab.config import load_config
+from rewardlab.core.terms import TERMS, Term, register_term
 from rewardlab.sweep.study import counted_trials, open_study, plan_sweep, run_worker
 
 
