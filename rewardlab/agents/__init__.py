@@ -1,8 +1,15 @@
 """Agents that train on shaped vector envs, selected in YAML by ``agent.name``.
 
+- ``ppo``: our own PyTorch PPO, the one policy-gradient core (``rewardlab.agents.ppo``); its variants:
+- ``pg``: REINFORCE with a baseline / batch actor-critic, one full-batch step per rollout (``rewardlab.agents.pg``)
+- ``text_ppo``: a slot-scoring text policy for ALFWorld token observations (``rewardlab.agents.text_policy``)
 - ``sb3_ppo``, ``sb3_a2c``, ``sb3_dqn``: Stable-Baselines3 algorithms (``rewardlab.agents.sb3``)
-- ``ppo``: our own PyTorch PPO (``rewardlab.agents.ppo``), when installed
-- ``pg``: REINFORCE with a baseline / batch actor-critic on PPO's machinery (``rewardlab.agents.pg``)
+- ``ild``: imitation through differentiable physics on Brax (``rewardlab.imitation.ild``)
+- ``jax_ppo``: PPO compiled with JAX, all seeds in one program (``rewardlab.jax``)
+
+The names are declared in the packages' manifests (``AGENTS``), with each agent's params model
+(``AGENT_PARAMS``) and the reward-term hooks it calls (``HONOURED_HOOKS``); a test checks that
+this list names every registered agent.
 """
 
 from rewardlab.agents.base import AGENTS, Agent, TrainCallback

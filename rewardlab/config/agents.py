@@ -19,7 +19,7 @@ from rewardlab.core.registry import manifest_entries
 from rewardlab.core.terms import AGENT_HOOKS, TERMS, Term
 from rewardlab.errors import ConfigError
 
-__all__ = ["honoured_hooks", "agents_honouring", "check_term_hooks", "check_agent"]
+__all__ = ["honoured_hooks", "agents_honouring", "check_term_hooks", "check_agent", "hooks_markdown"]
 
 
 def honoured_hooks(agent: str) -> frozenset[str]:
@@ -70,3 +70,15 @@ def check_agent(agent: str, params: dict[str, Any], terms: Sequence[Any]) -> Any
     validated = validate_agent_params(agent, params)
     check_term_hooks(agent, terms)
     return validated
+
+
+def hooks_markdown() -> str:
+    """The hook table of ``docs/concepts.md`` and ``docs/agents/ppo.md``, generated from
+    ``AGENT_HOOKS`` and the manifests' ``HONOURED_HOOKS`` (a test compares the pages with it)."""
+    lines = ["| hook | when an agent that honours it calls it | honoured by |", "|---|---|---|"]
+    for hook, info in AGENT_HOOKS.items():
+        agents = ", ".join(f"`{a}`" for a in agents_honouring(hook)) or "—"
+        lines.append(f"| `{hook}` | {info.when} | {agents} |")
+    lines += ["", "Every other registered agent (`rewardlab list agents`) honours none of them: the config "
+              "check refuses a term that needs one under it."]
+    return "\n".join(lines)

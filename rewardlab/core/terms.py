@@ -44,14 +44,22 @@ class HookInfo:
     """how a term that overrides the hook depends on it ("learns through update()")"""
     agent_does: str
     """what an agent that honours the hook does with it ("calls", "reads")"""
+    when: str
+    """when an agent that honours it does so, and what for"""
 
 
 AGENT_HOOKS: dict[str, HookInfo] = {h.name: h for h in (
-    HookInfo("update", "learns through update()", "calls"),
-    HookInfo("extra_advantages", "adds advantages through extra_advantages()", "calls"),
-    HookInfo("discount", "sets the learner's discount through discount", "reads"),
-    HookInfo("bind_agent", "reaches the agent through bind_agent()", "calls"),
-    HookInfo("state_dict", "checkpoints its learned state through state_dict()/load_state_dict()", "calls"),
+    HookInfo("update", "learns through update()", "calls",
+             "after every policy update, with the rollout; the dict it returns is logged as "
+             "`reward_terms/<term>/<key>`"),
+    HookInfo("extra_advantages", "adds advantages through extra_advantages()", "calls",
+             "before every policy update; `(n_steps, n_envs)` values added to the advantages"),
+    HookInfo("discount", "sets the learner's discount through discount", "reads",
+             "every iteration, before GAE: a float in (0, 1] replaces the agent's γ (None keeps it)"),
+    HookInfo("bind_agent", "reaches the agent through bind_agent()", "calls",
+             "once, when the agent is built (to differentiate through its update)"),
+    HookInfo("state_dict", "checkpoints its learned state through state_dict()/load_state_dict()", "calls",
+             "with every checkpoint the agent saves and loads"),
 )}
 """The hooks of learnable terms that agents call, in a fixed order; each agent declares which
 it honours (``HONOURED_HOOKS`` in the agents' manifests) and the config check refuses a term
