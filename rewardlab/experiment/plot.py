@@ -102,6 +102,7 @@ def plot_compare(rows: list, out: Path, title: str = "") -> Path:
         _curve(ax_c, r.runs, keys.EVAL_TRUE_RETURN, R.EVAL_KINDS, c, label=f"{r.name} ({len(r.runs)} seeds)",
                marker=".")
     ax_f.set_yticks(range(len(rows)), [r.name for r in reversed(rows)])
+    ax_f.set_ylim(-0.6, len(rows) - 0.4)
     ax_f.set_xlabel("final eval true return")
     ax_f.set_title("IQM (black) and 95% bootstrap CI (bar); dots: seeds", fontsize=9)
     ax_f.grid(alpha=0.3, axis="x")
