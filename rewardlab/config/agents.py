@@ -30,7 +30,7 @@ def honoured_hooks(agent: str) -> frozenset[str]:
 def agents_honouring(hook: str) -> list[str]:
     """The registered agents that call ``hook``, in declaration order.
 
-    >>> agents_honouring("update")
+    >>> agents_honouring("update")[:3]
     ['ppo', 'pg', 'text_ppo']
     """
     return [name for name, hooks in manifest_entries("HONOURED_HOOKS").items() if hook in hooks]
@@ -66,10 +66,10 @@ def check_term_hooks(agent: str, terms: Sequence[Any]) -> None:
 
 
 def check_agent(agent: str, params: dict[str, Any], terms: Sequence[Any]) -> Any:
-    """Both checks; returns the validated params (the agent's typed model)."""
-    validated = validate_agent_params(agent, params)
+    """Both checks, the hooks first (a term the agent cannot train is the deeper mismatch:
+    no change of ``agent.params`` fixes it); returns the validated params (the agent's typed model)."""
     check_term_hooks(agent, terms)
-    return validated
+    return validate_agent_params(agent, params)
 
 
 def hooks_markdown() -> str:

@@ -10,6 +10,7 @@ import yaml
 
 from rewardlab.cli import main
 from rewardlab.config import parse_config
+from rewardlab.config.agents import agents_honouring
 from rewardlab.errors import ConfigError
 
 BASE = {
@@ -41,7 +42,16 @@ def check(tmp_path: Path, capsys, data: dict, *extra: str) -> tuple[int, str]:
 def test_check_refuses_barfi_under_sb3_ppo_naming_both(tmp_path, capsys):
     code, out = check(tmp_path, capsys, with_("sb3_ppo", terms=[BARFI]))
     assert code == 2
-    assert "term 'barfi' learns through update(); agent 'sb3_ppo' never calls it: use ppo, pg or text_ppo" in out
+    # The "use ..." list is generated from HONOURED_HOOKS: "ppo, pg or text_ppo" plus any later agent.
+    others = agents_honouring("update")
+    assert others[:3] == ["ppo", "pg", "text_ppo"]
+    use = f"{', '.join(others[:-1])} or {others[-1]}"
+    assert f"term 'barfi' learns through update(); agent 'sb3_ppo' never calls it: use {use}" in out
+
+
+def test_the_hook_mismatch_is_reported_before_the_params_of_the_wrong_agent(tmp_path, capsys):
+    code, out = check(tmp_path, capsys, with_("sb3_ppo", {"n_minibatches": 4}, terms=[BARFI]))
+    assert code == 2 and "term 'barfi' learns through update()" in out
 
 
 @pytest.mark.parametrize("agent", ["ppo", "pg"])
