@@ -1,7 +1,7 @@
 """The imitation package's built-in names (plain data, read by the registries in ``rewardlab.core``).
 
-``ild`` calls no reward-term hooks (it has no ``HONOURED_HOOKS`` entry): it imitates demos and
-ignores rewards, so the config check refuses learnable terms under it.
+``ild`` calls no reward-term hooks (``HONOURED_HOOKS``): it imitates demos and ignores
+rewards, so the config check refuses learnable terms under it.
 """
 
 AGENTS = {
@@ -10,4 +10,8 @@ AGENTS = {
 
 AGENT_PARAMS = {
     "ild": "rewardlab.imitation.ild:ILDAgentParams",
+}
+
+HONOURED_HOOKS = {
+    "ild": [],
 }
