@@ -55,6 +55,10 @@ def plot_runs(paths: list[Path], out: Path, smooth: int = 10) -> Path:
     panel with the success rate when the env reports it."""
     plt = _pyplot()
     groups = [R.load_runs(p, finished_only=False) for p in paths]
+    names = [g.name for g in groups]
+    for g, path in zip(groups, paths, strict=True):
+        if names.count(g.name) > 1:  # two runs of one experiment: tell them apart by their directory
+            g.name = Path(path).name
     has_success = any(g.has_key(keys.SUCCESS_RATE) for g in groups)
     fig, axes = plt.subplots(1, 2 if has_success else 1, figsize=(13 if has_success else 9, 4.5), squeeze=False)
     ax, ax_s = axes[0][0], axes[0][1] if has_success else None
@@ -70,13 +74,13 @@ def plot_runs(paths: list[Path], out: Path, smooth: int = 10) -> Path:
             _curve(ax_s, g, keys.EVAL_SUCCESS_RATE, R.EVAL_KINDS, c, points=True)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")
-    ax.set_title(f"IQM over seeds (95% CI): true (solid) vs shaped (dashed) return, eval true (dots); "
-                 f"smoothed over {smooth}", fontsize=9)
+    ax.set_title(f"true (solid) / shaped (dashed) training return, eval true return (dots)\n"
+                 f"IQM over seeds, 95% CI; training curves smoothed over {smooth} rows", fontsize=9)
     _kfmt(plt, ax)
     if ax_s is not None:
         ax_s.set_xlabel("environment steps")
         ax_s.set_ylabel("success rate")
-        ax_s.set_title("training success rate (line), eval success rate (dots); IQM over seeds", fontsize=9)
+        ax_s.set_title("training success rate (line), eval success rate (dots)\nIQM over seeds, 95% CI", fontsize=9)
         _kfmt(plt, ax_s)
     (ax_s or ax).legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

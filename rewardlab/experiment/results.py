@@ -232,7 +232,8 @@ def load_runs(*paths: str | Path, name: str | None = None, finished_only: bool =
     """The seeds under ``paths`` (run dirs, seed dirs, folders of run dirs, or globs), pooled.
 
     ``finished_only`` leaves out seeds without a ``final_eval.json`` (still training, crashed);
-    ``name`` defaults to the first run directory's experiment name (``<name>__<timestamp>``).
+    ``name`` defaults to the folder's name for a folder of run directories, else to the first run
+    directory's experiment name (``<name>__<timestamp>``).
     """
     if not paths:
         raise RunDirError("no run directory given")
@@ -253,9 +254,17 @@ def load_runs(*paths: str | Path, name: str | None = None, finished_only: bool =
                               f"{', '.join(sorted({s.status for s in runs}))})")
         runs = kept
     if name is None:
-        first = runs[0].path.parent if runs[0].path.name.startswith("seed_") else runs[0].path
-        name = first.name.split("__")[0]
+        name = _default_name(Path(paths[0]), runs[0].path)
     return Runs(name, runs)
+
+
+def _default_name(given: Path, first_seed: Path) -> str:
+    """A folder of run directories is named by the folder (a ``rewardlab compare`` variant); a run
+    directory, seed directory or glob by the experiment name (``<name>__<timestamp>``)."""
+    if given.is_dir() and not _is_run_dir(given) and not (given / METRICS_FILE).is_file():
+        return given.name
+    run = first_seed.parent if first_seed.name.startswith("seed_") else first_seed
+    return run.name.split("__")[0]
 
 
 # -- the alignment policy and the late-training window ---------------------------------------

@@ -77,7 +77,7 @@ def test_load_runs_pools_globs_and_folders_and_skips_unfinished(tmp_path):
     fake_run(tmp_path / "w", "exp", {2: rows, 3: rows}, {2: 5.0}).rename(r2)  # seed 3 still training
     by_folder = R.load_runs(tmp_path / "v")
     by_glob = R.load_runs(str(tmp_path / "v" / "exp__*"), name="g")
-    assert [s.seed for s in by_folder.seeds] == [0, 1, 2] and by_folder.name == "exp"
+    assert [s.seed for s in by_folder.seeds] == [0, 1, 2] and by_folder.name == "v"  # a folder: its name
     assert by_glob.finals().tolist() == [1.0, 3.0, 5.0] and by_glob.name == "g"
     assert len(R.load_runs(tmp_path / "v", finished_only=False)) == 4
     with pytest.raises(RunDirError, match="no metrics.jsonl found"):
