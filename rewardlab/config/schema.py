@@ -201,6 +201,24 @@ def _check_names(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"reward.terms.{i}.name: {UnknownNameError('reward term', term.name, TERMS.names())}")
     if cfg.agent.name not in AGENTS:
         raise ConfigError(f"agent.name: {UnknownNameError('agent', cfg.agent.name, AGENTS.names())}")
+    _check_agent_terms(cfg)
+
+
+def _check_agent_terms(cfg: ExperimentConfig) -> None:
+    """An agent whose terms come from another registry (``AGENT_TERMS`` in a manifest, e.g.
+    ``jax_ppo``: ``JAX_RL_TERMS``) refuses terms that registry lacks, listing the ones it has."""
+    from rewardlab.core.registry import manifest_entries
+
+    registry_key = manifest_entries("AGENT_TERMS").get(cfg.agent.name)
+    if registry_key is None:
+        return
+    known = sorted(manifest_entries(registry_key))
+    for i, term in enumerate(cfg.reward.terms):
+        if term.name not in known:
+            raise ConfigError(f"reward.terms.{i}.name: term {term.name!r} has no version for agent "
+                              f"{cfg.agent.name!r}; terms with one: {', '.join(known)}")
+    if cfg.reward.gate is not None or cfg.reward.normalize is not None:
+        raise ConfigError(f"reward.gate/normalize: not supported by agent {cfg.agent.name!r}")
 
 
 def parse_config(data: Any, source: str = "<config>") -> ExperimentConfig:

@@ -22,6 +22,9 @@ __all__ = ["ENVS", "register_env", "make", "make_vec", "env_names"]
 
 # Built-in envs are declared in the ENVS mapping of envs/manifest.py (families load on first make).
 ENVS: Registry[Any] = Registry("env", manifest="ENVS")
+# Envs that batch natively (one jitted step for all copies, rewardlab/jax/manifest.py):
+# ``factory(num_envs, **kwargs) -> VectorEnv`` with SAME_STEP autoreset, used by ``make_vec``.
+VECTOR_ENVS: Registry[Any] = Registry("vector env", manifest="VECTOR_ENVS")
 
 
 def register_env(name: str, factory: Any) -> None:
@@ -69,9 +72,14 @@ def make(env_id: str, reward: Any = None, *, gamma: float | None = None, **kwarg
 
 def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | None = None,
              autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP, **kwargs: Any) -> gym.vector.VectorEnv:
-    """``num_envs`` copies in a ``SyncVectorEnv``; with ``reward`` wrap it in ``ShapedVectorEnv``."""
+    """``num_envs`` copies in a ``SyncVectorEnv`` (or, for names in ``VECTOR_ENVS``, the family's own
+    batched ``VectorEnv``); with ``reward`` wrap it in ``ShapedVectorEnv``."""
     if num_envs < 1:
         raise InvalidArgument(f"num_envs must be >= 1, got {num_envs}")
+    if env_id in VECTOR_ENVS and autoreset_mode == AutoresetMode.SAME_STEP:
+        venv = VECTOR_ENVS.get(env_id)(num_envs, **kwargs)
+        stack = _as_stack(reward, gamma)
+        return venv if stack is None else ShapedVectorEnv(venv, stack)
     _make_base(env_id, **kwargs).close()  # fail early, in this process, with a clear error
     venv = gym.vector.SyncVectorEnv(
         [functools.partial(_make_base, env_id, **kwargs) for _ in range(num_envs)],

@@ -298,6 +298,10 @@ def run_experiment(cfg: ExperimentConfig | None = None, *, out: Path | None = No
             raise ValueError("run_experiment needs a config or a resume directory")
         run_dir = _new_run_dir(Path(out) if out else Path(cfg.log.dir), cfg.name)
         (run_dir / CONFIG_FILE).write_text(dump_config(cfg))
+    from rewardlab.experiment.batched import is_batched, run_batched
+
+    if is_batched(cfg.agent.name):  # all seeds in one compiled program (jax_ppo)
+        return run_batched(cfg, run_dir, resume=resume is not None, on_progress=on_progress, on_eval=on_eval)
     summary = RunSummary(run_dir)
     for seed in cfg.train.seeds:
         seed_dir = run_dir / f"seed_{seed}"

@@ -1,0 +1,17 @@
+"""The pure-JAX path: JAX envs, JAX reward terms and a vmapped PPO (``jax_ppo``).
+
+- ``envs``: ``gymnax/<id>`` and ``minigrid/<id>`` (xminigrid) behind one functional interface,
+  with Gymnasium adapters so numpy terms, our torch PPO and SB3 run on them too;
+- ``terms``: reward terms in JAX, built from the same YAML specs as the numpy ones, with their
+  numeric parameters (weights, scales) as traced arguments, so reward variants can be vmapped;
+- ``potentials``: potentials for the ``potential`` term (MiniGrid distances to key, door, goal),
+  in JAX and as numpy twins;
+- ``rollout``: a vector of JAX envs with the reward terms applied and episode statistics kept on
+  device (true return, shaped return, per-term sums, length, success);
+- ``config``: ``JaxPPOConfig``, the typed ``agent.params`` of ``jax_ppo`` (no jax import);
+- ``ppo``: ``make_train`` — a whole PPO run as one pure function, vmapped over seeds and reward
+  variants — and ``JaxPPOTrainer``, what ``rewardlab run`` drives for ``agent: jax_ppo``.
+
+Nothing is imported here: ``import rewardlab.jax.config`` does not import jax.
+See ``docs/jax.md``.
+"""

@@ -1,0 +1,82 @@
+"""``rewardlab run`` with ``agent: jax_ppo``: every seed in one compiled program, the project's
+run directory per seed (read by ``rewardlab.results``), checkpoints and ``--resume`` at chunk
+boundaries, and the config check for terms without a JAX version."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("jax")
+pytest.importorskip("gymnax")
+
+from rewardlab.config import parse_config  # noqa: E402
+from rewardlab.errors import ConfigError  # noqa: E402
+from rewardlab.experiment.results import load_runs  # noqa: E402
+from rewardlab.experiment.runner import run_experiment  # noqa: E402
+
+BASE = {
+    "name": "jax_cartpole",
+    "env": {"id": "gymnax/CartPole-v1", "n_envs": 4},
+    "reward": {"terms": ["env", {"name": "step_penalty", "params": {"value": 0.01}}]},
+    "agent": {"name": "jax_ppo", "gamma": 0.99, "params": {"n_steps": 32, "learning_rate": 0.001}},
+    "train": {"total_steps": 6 * 128, "seeds": [0, 1, 2]},
+    "eval": {"every_steps": 256, "episodes": 4, "final_episodes": 6},
+    "log": {"tensorboard": False, "checkpoint_every": 256},
+}
+
+
+def _rows(seed_dir):
+    return [json.loads(line) for line in (seed_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_jax_ppo_run_writes_every_seed_and_resumes_to_the_same_numbers(tmp_path):
+    cfg = parse_config(BASE)
+    summary = run_experiment(cfg, out=tmp_path / "whole")
+    run = summary.run_dir
+    assert [s.seed for s in summary.seeds] == [0, 1, 2]
+    for seed in (0, 1, 2):
+        d = run / f"seed_{seed}"
+        assert json.loads((d / "status.json").read_text()) == {"status": "done", "step": 768}
+        final = json.loads((d / "final_eval.json").read_text())
+        assert final["episodes"] == 6 and final["success_rate"] is None  # CartPole has no success
+        rows = _rows(d)
+        train = [r for r in rows if r["kind"] == "train"]
+        assert [r["step"] for r in train] == [128 * (u + 1) for u in range(6)]
+        assert {"charts/true_return", "charts/shaped_return", "reward_terms/env", "reward_terms/step_penalty",
+                "losses/policy_loss", "charts/SPS"} <= set().union(*train)
+        assert [r["step"] for r in rows if r["kind"] == "eval"] == [256, 512, 768]
+        assert rows[-1]["kind"] == "final"
+        # per-term sums add up to the shaped return (episodes are averaged the same way)
+        r = next(r for r in train if "charts/true_return" in r)
+        assert r["reward_terms/env"] + r["reward_terms/step_penalty"] == pytest.approx(r["charts/shaped_return"])
+        assert r["reward_terms/env"] == pytest.approx(r["charts/true_return"])
+    assert len(load_runs(run).finals()) == 3
+    assert json.loads((run / "summary.json").read_text())["batched"]["seeds_in_one_program"] == 3
+
+    # Interrupt after the first chunk (2 updates), then resume: the same rows as the whole run.
+    def stop(seed, step, total, sps, ret):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, out=tmp_path / "cut", on_progress=stop)
+    cut = next((tmp_path / "cut").iterdir())
+    assert json.loads((cut / "seed_1" / "status.json").read_text())["status"] == "interrupted"
+    assert max(r["step"] for r in _rows(cut / "seed_1")) == 256
+    run_experiment(resume=cut)
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "charts/SPS"} for r in rows]
+
+    for seed in (0, 1, 2):
+        assert strip(_rows(cut / f"seed_{seed}")) == strip(_rows(run / f"seed_{seed}"))
+        assert (json.loads((cut / f"seed_{seed}" / "final_eval.json").read_text())
+                == json.loads((run / f"seed_{seed}" / "final_eval.json").read_text()))
+
+
+def test_a_term_without_a_jax_version_fails_the_config_check():
+    data = {**BASE, "reward": {"terms": ["env", {"name": "oni", "params": {}}]}}
+    with pytest.raises(ConfigError, match=r"reward.terms.1.name: term 'oni' has no version for agent 'jax_ppo'; "
+                                          r"terms with one: env, novelty, open_door, pickup, potential, reach"):
+        parse_config(data)
