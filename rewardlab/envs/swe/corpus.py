@@ -8,7 +8,8 @@
   ``else`` deleted).
 - ``Task``: files of the buggy repo, the fix, candidate edits (the fix, plausible wrong
   edits at or near the bug, edits in other files), test ids, split.
-- ``generate_corpus(sandbox)``: deterministic; runs every mutant's suite in the sandbox,
+- ``generate_corpus(sandbox)``: deterministic; runs every mutant's suite in the sandbox (split
+  runs: the tests in a process that never runs the mutant, see ``sandbox.Sandbox.run_split``),
   keeps killed mutants (≥1 failing test), builds ≥40 tasks with candidates, and records each
   candidate's per-test outcome. ``validate_corpus`` re-checks: every task fails ≥1 test
   before the fix and passes all after.
@@ -249,6 +250,18 @@ class Task:
         """The repo after candidate ``index`` (``None``: the buggy repo)."""
         return dict(self.files) if index is None else self.candidates[index].apply(self.files)
 
+    def split_job(self, files: dict[str, str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+        """``(code, tests, targets)`` of a split sandbox run of the repository ``files``: the code
+        is ``files`` without ``tests/``; the tests are always this task's own, never a copy that
+        came with ``files``."""
+        return _split_job(files, self.files, self.targets)
+
+
+def _split_job(files: dict[str, str], trusted: dict[str, str],
+               targets: list[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    code = {p: t for p, t in files.items() if not p.startswith("tests/")}
+    return code, {p: t for p, t in trusted.items() if p.startswith("tests/")}, targets
+
 
 def content_key(files: dict[str, str]) -> str:
     """A hash of a repo's contents (the outcome cache key)."""
@@ -308,9 +321,9 @@ def generate_corpus(sandbox: Any, seed: int = 0) -> tuple[list[Task], dict[str, 
         for m in mutations(src):
             lines = src.splitlines(keepends=True)
             mutated = "".join(lines[: m.line - 1]) + m.new + "".join(lines[m.end_line:])
-            jobs.append((_module_files(name, mutated), ["tests"]))
+            jobs.append(_split_job(_module_files(name, mutated), _module_files(name), ["tests"]))
             index.append((name, m))
-    runs = sandbox.run_many(jobs)
+    runs = sandbox.run_many(jobs, split=True)
     killed: dict[str, list[Mutation]] = {n: [] for n in MODULES}
     for (name, m), run in zip(index, runs, strict=True):
         if run.status == "ok" and run.outcomes and not all(v == "passed" for v in run.outcomes.values()):
@@ -353,9 +366,9 @@ def generate_corpus(sandbox: Any, seed: int = 0) -> tuple[list[Task], dict[str, 
     jobs, index = [], []
     for task in tasks:
         for c in [None, *range(len(task.candidates))]:
-            jobs.append((task.apply(c), task.targets))
+            jobs.append(task.split_job(task.apply(c)))
             index.append((task, c))
-    runs = sandbox.run_many(jobs)
+    runs = sandbox.run_many(jobs, split=True)
     outcomes: dict[str, dict[str, list[bool]]] = {}
     for (task, c), run in zip(index, runs, strict=True):
         if c is None:
@@ -410,9 +423,9 @@ def validate_corpus(tasks: list[Task], sandbox: Any) -> list[str]:
     Returns a list of problems (empty when the corpus is valid)."""
     jobs = []
     for t in tasks:
-        jobs.append((t.files, t.targets))
-        jobs.append((t.fix.apply(t.files), t.targets))
-    runs = sandbox.run_many(jobs)
+        jobs.append(t.split_job(t.files))
+        jobs.append(t.split_job(t.fix.apply(t.files)))
+    runs = sandbox.run_many(jobs, split=True)
     problems = []
     for i, t in enumerate(tasks):
         before, after = runs[2 * i], runs[2 * i + 1]

@@ -3,7 +3,9 @@
 - ``TestOracle``: per-(task, repo contents) test outcomes. The first evaluation of each
   distinct repo state runs live in the sandbox and is cached for the process (pass/fail of a
   given patch is deterministic); ``outcomes="shipped"`` reads the outcomes recorded when the
-  corpus was generated instead (a test checks the two agree).
+  corpus was generated instead (a test checks the two agree). Live runs are split runs: the
+  task's own tests run in a process the edited code never runs in, so code under test cannot
+  report its own verdict (``docs/envs/swe.md``, "The verdict").
 - ``PatchSelectEnv`` (``swe/PatchSelect-v0``): discrete actions — run the tests, open one
   of the 3 source files, apply one of 6 candidate edits (the fix, plausible wrong edits at or
   near the bug, edits elsewhere), revert. Observation: a fixed-size float vector of
@@ -77,7 +79,7 @@ class TestOracle:
             rec = load_corpus()[1][task.task_id]["buggy" if candidate is None else str(candidate)]
             out = (tuple(rec), "(recorded outcome; run with outcomes='live' for the test output)")
         else:
-            run: TestRun = self.sandbox.run(files, task.targets)
+            run: TestRun = self.sandbox.run_split(*task.split_job(files))
             self.live_runs += 1
             out = (tuple(run.passed_mask(task.tests)), _summary(run, task))
         with self._lock:
