@@ -666,3 +666,37 @@ def test_user_namespace_layer_as_an_unprivileged_user_gets_it(monkeypatch):
         res = s.run_split(code, tests, ["tests"])  # no pytest in the code process: the import fails
         assert res.outcomes == {} and res.collect_errors == ["tests/test_m.py"]
         assert s.run_split(code_ok, tests, ["tests"]).outcomes == {"tests/test_m.py::test_f": "failed"}
+
+
+def _worker_cgroups(pid: int) -> list[Path]:
+    return [d for h in ("memory", "pids", "") for d in Path("/sys/fs/cgroup", h).glob(f"**/rewardlab-{pid}-*")]
+
+
+def test_worker_cgroups_do_not_outlive_their_process():
+    """A process that exits without closing its sandbox leaves no cgroup behind; one that was
+    SIGKILLed leaves its (empty) cgroups until the next sandbox starts, which removes them."""
+    import subprocess
+    import sys
+
+    script = ("from rewardlab.envs.swe.sandbox import Sandbox\n"
+              "sb = Sandbox(workers=1)\n"
+              "print(sb.info['cgroup'], flush=True)\n"
+              "sb.run({'tests/test_a.py': 'def test_a():\\n    pass\\n'}, ['tests'])\n"
+              "print('ran', flush=True)\n")
+    done = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = done.communicate(timeout=120)
+    if out.split()[0] == "None":
+        pytest.skip("no cgroup here")
+    assert done.returncode == 0, err
+    assert _worker_cgroups(done.pid) == []
+    killed = subprocess.Popen([sys.executable, "-c", script + "import time\ntime.sleep(60)\n"],
+                              stdout=subprocess.PIPE, text=True)
+    assert killed.stdout.readline().strip() != "None"
+    assert killed.stdout.readline().strip() == "ran"  # killed between runs: its cgroups are empty
+    assert _worker_cgroups(killed.pid)
+    killed.kill()
+    killed.wait()
+    time.sleep(0.5)  # the worker's namespace dies with it (unshare --kill-child)
+    with Sandbox(workers=1) as s:
+        assert s.info["cgroup"] is not None  # starting a worker removes stale cgroups
+        assert _worker_cgroups(killed.pid) == []

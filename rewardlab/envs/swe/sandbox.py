@@ -29,6 +29,7 @@ Containment, strongest first (each layer is used when available; ``Sandbox.info`
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,6 +62,8 @@ SPLIT = Path(__file__).with_name("_split.py")
 VERIFIER_UID = 65533  # the split run's test process: a uid no other process uses
 log = logging.getLogger(__name__)
 _worker_ids = count()
+_live_workers: weakref.WeakSet[_Worker] = weakref.WeakSet()
+CGROUP_PREFIX = "rewardlab-"
 
 
 class SandboxError(RewardLabError):
@@ -224,15 +228,17 @@ def _make_cgroup(tag: str) -> dict[str, Any] | None:
     v2 = next((path for hid, _c, path in rows if hid == "0"), None)
     base = Path("/sys/fs/cgroup")
     made: list[Path] = []
+    parents = [base / c / v1[c].lstrip("/") for c in ("memory", "pids") if c in v1]
+    _remove_stale_cgroups(parents + ([base / v2.lstrip("/")] if v2 is not None else []))
     try:
         if "memory" in v1 and (base / "memory" / "memory.limit_in_bytes").exists():
-            mem = base / "memory" / v1["memory"].lstrip("/") / f"rewardlab-{tag}"
+            mem = base / "memory" / v1["memory"].lstrip("/") / f"{CGROUP_PREFIX}{tag}"
             mem.mkdir()
             made.append(mem)
             spec = {"kind": "v1", "dirs": [str(mem)], "procs": [str(mem / "cgroup.procs")],
                     "memory": str(mem / "memory.limit_in_bytes"), "oom": str(mem / "memory.oom_control")}
             if "pids" in v1 and (base / "pids").is_dir():
-                pids = base / "pids" / v1["pids"].lstrip("/") / f"rewardlab-{tag}"
+                pids = base / "pids" / v1["pids"].lstrip("/") / f"{CGROUP_PREFIX}{tag}"
                 pids.mkdir()
                 made.append(pids)
                 spec["dirs"].append(str(pids))
@@ -240,7 +246,7 @@ def _make_cgroup(tag: str) -> dict[str, Any] | None:
                 spec["pids"] = str(pids / "pids.max")
             return spec
         if v2 is not None and (base / "cgroup.controllers").exists():
-            d = base / v2.lstrip("/") / f"rewardlab-{tag}"
+            d = base / v2.lstrip("/") / f"{CGROUP_PREFIX}{tag}"
             d.mkdir()
             made.append(d)
             if "memory" not in (d / "cgroup.controllers").read_text().split():
@@ -251,6 +257,22 @@ def _make_cgroup(tag: str) -> dict[str, Any] | None:
         for d in reversed(made):
             _rmdir(d)
     return None
+
+
+def _remove_stale_cgroups(parents: list[Path]) -> None:
+    """Empty worker cgroups left by a process that died without closing its sandbox (SIGKILL)."""
+    for parent in parents:
+        try:
+            entries = list(parent.glob(f"{CGROUP_PREFIX}*-*"))
+        except OSError:
+            continue
+        for d in entries:
+            pid = d.name[len(CGROUP_PREFIX):].split("-")[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                try:
+                    os.rmdir(d)  # refuses a cgroup that still has processes
+                except OSError:
+                    pass
 
 
 def _rmdir(d: Path | str) -> None:
@@ -292,6 +314,7 @@ class _Worker:
             err = self.stderr_tail()
             self.kill()
             raise SandboxError(f"sandbox worker failed to start: {err}")
+        _live_workers.add(self)
         self.info = {"layers": layers or "none", "pid_namespace": hello["pid1"], "run_namespaces": hello["nested"],
                      "filesystem_view": ns["mount"], "cgroup": hello["cgroup"], "uid_split": hello["uid_split"],
                      "drop_uid": hello["uid_split"], "net_namespace": ns["net"], "socket_hook": not ns["net"],
@@ -367,6 +390,7 @@ class _Worker:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        _live_workers.discard(self)
         for s in (self.proc.stdin, self.proc.stdout):
             if s:
                 try:
@@ -508,6 +532,16 @@ class Sandbox:
     def __del__(self) -> None:
         try:
             self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+@atexit.register
+def _close_workers_at_exit() -> None:
+    """Sandboxes nobody closed (the envs' shared oracle): stop their workers, remove their cgroups."""
+    for w in list(_live_workers):
+        try:
+            w.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
 
