@@ -16,7 +16,7 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 import rewardlab  # noqa: E402
 from rewardlab.core.wrappers import ShapedVectorEnv  # noqa: E402
 from rewardlab.errors import InvalidArgument  # noqa: E402
-from rewardlab.jax.envs import JaxGymEnv, JaxVectorEnv, make_env  # noqa: E402
+from rewardlab.jax.envs import JaxGymEnv, JaxVectorEnv, _spaces, make_env  # noqa: E402
 from rewardlab.jax.manifest import GYMNAX_TASKS, MINIGRID_TASKS  # noqa: E402
 from rewardlab.jax.rollout import ShapedVecEnv  # noqa: E402
 from rewardlab.jax.terms import build_jax_stack  # noqa: E402
@@ -101,11 +101,16 @@ def test_the_gymnasium_adapters_pass_the_env_checker_and_make_vec_uses_the_batch
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [f"gymnax/{t}" for t in GYMNAX_TASKS] + [f"minigrid/{t}" for t in MINIGRID_TASKS])
-def test_every_registered_jax_env_resets_and_steps(name):
-    venv = JaxVectorEnv(name, 2)
-    obs, _ = venv.reset(seed=0)
-    assert venv.single_observation_space.contains(obs[0])
-    for _ in range(3):
-        obs, reward, term, trunc, info = venv.step(venv.action_space.sample())
-    assert obs.shape == (2, *venv.single_observation_space.shape) and np.isfinite(reward).all()
+def test_every_registered_jax_env_resets_and_steps_inside_its_declared_spaces():
+    # Eager (no jit): one compile per env would take minutes on 2 cores; this checks the same code.
+    with jax.disable_jit():
+        for name in [f"gymnax/{t}" for t in GYMNAX_TASKS] + [f"minigrid/{t}" for t in MINIGRID_TASKS]:
+            env = make_env(name)
+            ospace, aspace = _spaces(env)
+            aspace.seed(0)
+            obs, state = env.reset(jax.random.PRNGKey(0))
+            assert ospace.contains(np.asarray(obs)), name
+            for i in range(2):
+                obs, state, reward, term, trunc, info = env.step(jax.random.PRNGKey(i), state, aspace.sample())
+                assert ospace.contains(np.asarray(obs)) and np.isfinite(float(reward)), name
+                assert set(info) == {"final_obs", "features", "success"}, name
