@@ -20,6 +20,7 @@ TERMS = {
     "barfi": "rewardlab.shaping.barfi:BARFIReward",
     "calm": "rewardlab.shaping.calm:CALMReward",
     "oni": "rewardlab.shaping.oni:ONIReward",
+    "oprl": "rewardlab.shaping.oprl:OPRLReward",
     "cartpole_upright": "rewardlab.shaping.auxiliary:CartPoleUpright",
     "cartpole_velocity": "rewardlab.shaping.auxiliary:CartPoleVelocity",
     "grid_cell": "rewardlab.shaping.auxiliary:GridCell",

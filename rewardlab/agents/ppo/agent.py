@@ -6,6 +6,9 @@ its declared extension points:
 
 - ``update_rule``: how a rollout batch changes the weights (``update.UpdateRule``);
 - ``build_policy()``: the network (a ``networks.PolicyNetwork``);
+- ``collect_rollout()`` / ``compute_advantages()`` / ``update_policy()``: what one iteration
+  collects, its advantages and which rows the update sees (the episodic ``rloo`` variant,
+  ``rewardlab.agents.rloo``: whole episodes in groups, group-relative advantages, no GAE);
 - ``label`` / ``checkpoint_file``: the name in messages and the checkpoint file;
 - ``honoured_hooks``: the reward-term hooks it calls (all of ``AGENT_HOOKS``; the agents'
   manifest declares the same set as data, and a test keeps the two equal).
@@ -244,7 +247,8 @@ class PPOAgent:
             self._heads = self.policy.inference_heads()
         return self._heads
 
-    def _collect_rollout(self) -> None:
+    def collect_rollout(self) -> None:
+        """Fill the buffer with the next ``n_steps`` steps of every env (episodes continue across calls)."""
         cfg, buf, bnp = self.cfg, self.buffer, self.buffer.np
         bnp["final_values"].fill(0.0)
         heads = self._inference_heads()
@@ -275,7 +279,7 @@ class PPOAgent:
         self.num_timesteps += self.batch_size
 
     # -- update ----------------------------------------------------------------------------
-    def _advantages(self) -> tuple[torch.Tensor, torch.Tensor, Rollout | None]:
+    def compute_advantages(self) -> tuple[torch.Tensor, torch.Tensor, Rollout | None]:
         """GAE (+ terms' extra advantages) of the rollout in the buffer, and its ``Rollout``."""
         buf = self.buffer
         with torch.inference_mode():
@@ -287,23 +291,31 @@ class PPOAgent:
         )
         advantages, returns = advantages.clone(), returns.clone()  # normal tensors (not inference)
         terms = self._terms()
-        extra_terms = self._hooked("extra_advantages")
         rollout = buf.rollout(advantages, returns, last_value, gamma) if terms else None
-        if extra_terms and rollout is not None:
-            extra = np.zeros((self.cfg.n_steps, self.num_envs), np.float32)
-            for term in extra_terms:
-                e = np.asarray(term.extra_advantages(rollout), np.float32)
-                if e.shape != extra.shape or not np.isfinite(e).all():
-                    raise InvalidArgument(
-                        f"reward term {term.name!r}: extra_advantages must return finite values of shape "
-                        f"{extra.shape} (n_steps, n_envs); got shape {e.shape}"
-                    )
-                extra += e
+        extra = self._extra_advantages(rollout) if rollout is not None else None
+        if extra is not None:
             advantages += self.cfg.extra_advantage_coef * torch.from_numpy(extra)
             rollout = buf.rollout(advantages, returns, last_value, gamma)
         return advantages, returns, rollout
 
-    def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+    def _extra_advantages(self, rollout: Rollout) -> np.ndarray | None:
+        """The sum of the terms' ``extra_advantages(rollout)``, shaped like ``rollout.rewards``
+        (None when no term overrides the hook); wrong shapes or non-finite values are refused."""
+        extra_terms = self._hooked("extra_advantages")
+        if not extra_terms:
+            return None
+        extra = np.zeros(np.shape(rollout.rewards), np.float32)
+        for term in extra_terms:
+            e = np.asarray(term.extra_advantages(rollout), np.float32)
+            if e.shape != extra.shape or not np.isfinite(e).all():
+                raise InvalidArgument(
+                    f"reward term {term.name!r}: extra_advantages must return finite values of shape "
+                    f"{extra.shape} (n_steps, n_envs); got shape {e.shape}"
+                )
+            extra += e
+        return extra
+
+    def update_policy(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
         """One ``update_rule`` step on the rollout in the buffer."""
         buf = self.buffer
         batch = {  # flattened (n_steps * n_envs, ...) views
@@ -332,9 +344,9 @@ class PPOAgent:
             while self.num_timesteps < total_steps:
                 if cfg.anneal_lr:
                     self.optimizer.lr = cfg.learning_rate * max(0.0, 1.0 - self.num_timesteps / total_steps)
-                self._collect_rollout()
-                advantages, returns, rollout = self._advantages()
-                metrics = self._update(advantages, returns)
+                self.collect_rollout()
+                advantages, returns, rollout = self.compute_advantages()
+                metrics = self.update_policy(advantages, returns)
                 metrics["charts/learning_rate"] = float(self.optimizer.lr)
                 if rollout is not None:
                     for term in self._hooked("update"):
