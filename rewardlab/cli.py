@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from rewardlab.errors import ConfigError, RewardLabError
 
@@ -19,10 +20,22 @@ console = Console(stderr=True)
 
 
 def _seeds(text: str) -> list[int]:
+    from rewardlab.config.limits import MAX_SEED
+
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds expects comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text[:80]!r}") from None
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        shown = str(bad[0]) if len(str(bad[0])) <= 30 else str(bad[0])[:27] + "..."
+        raise argparse.ArgumentTypeError(f"seeds are integers from 0 to {MAX_SEED}, got {shown}")
+    return seeds
+
+
+def _plain(text: object) -> Text:
+    """User text for rich, shown as written: ``[...]`` is not markup, ``:name:`` not an emoji."""
+    return Text(str(text))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -64,7 +77,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = run_experiment(cfg, out=args.out, resume=args.resume, on_progress=on_progress)
     result = summary.as_dict()
     out = Console()
-    out.print(f"run directory: {summary.run_dir}")
+    out.print(_plain(f"run directory: {summary.run_dir}"))
     for seed, r in result["seeds"].items():
         succ = "" if r["success_rate"] is None else f", success rate {r['success_rate']:.2f}"
         out.print(f"seed {seed}: true return {r['true_return_mean']:.3f} ± {r['true_return_std']:.3f}{succ} "
@@ -78,15 +91,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from rewardlab.config import load_config
+    from rewardlab.config.signatures import build_error
     from rewardlab.envs import make
 
     cfg, _ = load_config(args.file, list(args.set or []))
     stack = cfg.reward.build_stack(cfg.agent.gamma)
-    env = make(cfg.env.id, **cfg.env.kwargs)
+    try:
+        env = make(cfg.env.id, **cfg.env.kwargs)
+    except Exception as e:
+        err = build_error(cfg.env.id, cfg.env.kwargs, e)
+        if err is e:
+            raise
+        raise err from e
     env.close()
-    Console().print(f"{args.file}: ok — env {cfg.env.id} ×{cfg.env.n_envs}, reward {stack!r}, "
-                    f"agent {cfg.agent.name} (γ={cfg.agent.gamma}), {cfg.train.total_steps:,} steps × "
-                    f"{len(cfg.train.seeds)} seed(s)")
+    Console().print(_plain(f"{args.file}: ok — env {cfg.env.id} ×{cfg.env.n_envs}, reward {stack!r}, "
+                           f"agent {cfg.agent.name} (γ={cfg.agent.gamma}), {cfg.train.total_steps:,} steps × "
+                           f"{len(cfg.train.seeds)} seed(s)"))
     return 0
 
 
@@ -410,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except RewardLabError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        # The message quotes user text (values, names, paths): printed as written, never as markup.
+        console.print(Text.assemble(("error:", "bold red"), " ", str(e)), highlight=False)
         return 2
     except KeyboardInterrupt:
         hints = {"sweep": "run the same `rewardlab sweep` command again (the interrupted trial is re-queued)",

@@ -5,6 +5,8 @@
 - ``UnknownNameError``: a name not in a registry (lists valid names, suggests the closest).
 - ``InvalidArgument``: a constructor argument outside its allowed range.
 - ``TermOutputError``: a reward term returned the wrong shape, dtype or a non-finite value.
+- ``TermError``: a reward term raised while computing its value (the message names the term and
+  the env; the original exception is its ``__cause__``).
 - ``RunDirError``: ``--resume`` on something that is not a run directory.
 """
 
@@ -19,6 +21,7 @@ __all__ = [
     "UnknownNameError",
     "InvalidArgument",
     "TermOutputError",
+    "TermError",
     "RunDirError",
 ]
 
@@ -37,6 +40,10 @@ class InvalidArgument(RewardLabError, ValueError):
 
 class TermOutputError(RewardLabError):
     """A reward term returned a value of the wrong shape or a non-finite value."""
+
+
+class TermError(RewardLabError):
+    """A reward term raised an exception while computing its value."""
 
 
 class RunDirError(RewardLabError):

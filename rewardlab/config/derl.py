@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rewardlab.config.limits import MAX_SEED
 from rewardlab.shaping.derl_program import DEFAULT_CONSTANTS, OPERATORS, Grammar, ProgramError
 
 __all__ = ["DerlConfig", "GrpoConfig", "EvolutionConfig", "LLMConfig", "PrimitiveSpec", "ValidationConfig"]
@@ -96,7 +97,7 @@ class DerlConfig(_Strict):
     """K reward programs per round (the GRPO group)"""
     workers: int = Field(2, ge=0)
     """worker processes for the inner training runs (0: in this process)"""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """seed of the meta-optimizer (sampling, mutation)"""
     primitives: dict[str, PrimitiveSpec]
     """name -> term spec; the names are the leaves of the grammar"""

@@ -9,17 +9,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import yaml
-
+from rewardlab.config.loader import MalformedYAML, load_yaml
 from rewardlab.errors import ConfigError
 
 __all__ = ["apply_overrides", "set_path", "list_item_name", "parse_value"]
 
 
 def parse_value(text: str) -> Any:
+    """An override's value parsed as YAML (bounded like a file: ``rewardlab.config.loader``); text
+    that is not YAML is taken as a string."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return load_yaml(text, "--set value")
+    except MalformedYAML:
         return text
 
 

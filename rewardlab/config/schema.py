@@ -6,45 +6,62 @@ allowed — never a traceback. Names (env, terms, agent) are checked against the
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rewardlab.config.agents import check_agent
 from rewardlab.config.derl import DerlConfig
+from rewardlab.config.limits import (
+    MAX_ENVS,
+    MAX_EPISODES,
+    MAX_NAME,
+    MAX_REWARD,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_WEIGHT,
+)
+from rewardlab.config.loader import check_plain_data, load_yaml, read_text, short_repr
 from rewardlab.config.overrides import apply_overrides
+from rewardlab.config.signatures import check_env_kwargs, check_term_params
 from rewardlab.config.sweep import SweepConfig
+from rewardlab.core.registry import manifest_entries
 from rewardlab.errors import ConfigError
 
 __all__ = [
     "EnvConfig", "TermConfig", "RewardConfig", "AgentConfig", "TrainConfig", "EvalConfig",
     "LogConfig", "ExperimentConfig", "load_config", "parse_config", "dump_config",
+    "MAX_SEED", "MAX_STEPS", "MAX_EPISODES", "MAX_ENVS", "MAX_WEIGHT", "MAX_NAME",
 ]
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class EnvConfig(_Section):
-    id: str
+    id: str = Field(max_length=MAX_NAME)
     """registered env name (``minihack/Room-5x5``) or any Gymnasium id"""
-    n_envs: int = Field(8, ge=1, le=1024)
+    n_envs: int = Field(8, ge=1, le=MAX_ENVS)
     """number of parallel training envs (one SyncVectorEnv)"""
     kwargs: dict[str, Any] = Field(default_factory=dict)
-    """keyword arguments of the env factory (e.g. ``obs``, ``max_episode_steps``)"""
+    """keyword arguments of the env factory (e.g. ``obs``, ``max_episode_steps``), checked
+    against its signature (``rewardlab.config.signatures``)"""
 
 
 class TermConfig(_Section):
-    name: str
+    name: str = Field(max_length=MAX_NAME)
     """registered term name (``rewardlab list`` shows them)"""
-    weight: float = 1.0
-    """multiplier of the term's value in the total reward"""
+    weight: float = Field(1.0, ge=-MAX_WEIGHT, le=MAX_WEIGHT)
+    """multiplier of the term's value in the total reward (|weight| ≤ ``MAX_WEIGHT``)"""
     params: dict[str, Any] = Field(default_factory=dict)
     """keyword arguments of the term"""
-    as_: str | None = Field(None, alias="as")
+    as_: str | None = Field(None, alias="as", max_length=MAX_NAME)
     """display/log name, needed when one term kind is used twice"""
 
     def spec(self) -> dict[str, Any]:
@@ -57,12 +74,27 @@ class TermConfig(_Section):
 class RewardConfig(_Section):
     terms: list[TermConfig] = Field(default_factory=lambda: [TermConfig(name="env")])
     """the reward terms, summed with their weights"""
-    clip: tuple[float, float] | None = None
-    """optional ``[low, high]`` clip of the total reward"""
+    clip: tuple[Annotated[float, Field(ge=-MAX_REWARD, le=MAX_REWARD)],
+                Annotated[float, Field(ge=-MAX_REWARD, le=MAX_REWARD)]] | None = None
+    """optional ``[low, high]`` clip of the total reward (finite float32 values)"""
     gate: dict[str, Any] | None = None
     """optional G-RA gate ``{outcome: term, gated: [terms], threshold: 0.5, mode: episode|running}``"""
     normalize: str | None = None
     """optional group normalisation for group-relative learners: ``gdpo`` or ``sum``"""
+    variants: dict[str, dict[str, float]] | None = None
+    """agents that train in one program (``jax_ppo``): named reward variants trained side by side,
+    each ``{"<term>.weight" or "<term>.<numeric param>": value}`` over the terms above"""
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, v: dict[str, dict[str, float]] | None) -> dict[str, dict[str, float]] | None:
+        import re
+
+        for name in v or {}:
+            # each variant gets the directory <run>/<name>
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+                raise ValueError(f"variant name {name!r} must be letters, digits, '_' or '-' (a directory name)")
+        return v
 
     @field_validator("terms", mode="before")
     @classmethod
@@ -79,21 +111,34 @@ class RewardConfig(_Section):
         return v
 
     def build_stack(self, gamma: float):
-        """The ``RewardStack`` of these terms, with the learner's ``gamma`` and the clip."""
-        from rewardlab.core.terms import build_stack
-
-        stack = build_stack([t.spec() for t in self.terms], gamma=gamma, clip=self.clip)
-        if self.gate is None and self.normalize is None:
-            return stack
+        """The ``RewardStack`` of these terms, with the learner's ``gamma`` and the clip. A term
+        that cannot be built is a ``ConfigError`` naming ``reward.terms.<i>``, whatever its
+        constructor raised."""
         from rewardlab.core.stack import RewardStack
-        from rewardlab.errors import InvalidArgument
-        from rewardlab.shaping.gated import GatedAccumulation
+        from rewardlab.core.terms import build_term
+        from rewardlab.errors import InvalidArgument, RewardLabError
 
+        terms = []
+        for i, t in enumerate(self.terms):
+            try:
+                terms.append(build_term(t.name, t.params, name=t.as_, gamma=gamma))
+            except RewardLabError as e:
+                raise ConfigError(f"reward.terms.{i}: {e}") from e
+            except Exception as e:  # a constructor that checks its params with plain exceptions
+                first = (str(e).strip().splitlines() or [""])[0][:300]
+                raise ConfigError(f"reward.terms.{i}.params: reward term {t.name!r} could not be built with "
+                                  f"{short_repr(t.params)}: {type(e).__name__}: {first}") from e
+        weights = [t.weight for t in self.terms]
         try:
-            gate = None if self.gate is None else GatedAccumulation(**self.gate)
-            return RewardStack(stack.terms, stack.weights, clip=self.clip, gate=gate, normalize=self.normalize)
-        except (InvalidArgument, TypeError) as e:
-            raise ConfigError(f"reward.gate/normalize: {e}") from e
+            gate = None
+            if self.gate is not None:
+                from rewardlab.shaping.gated import GatedAccumulation
+
+                gate = GatedAccumulation(**self.gate)
+            return RewardStack(terms, weights, clip=self.clip, gate=gate, normalize=self.normalize)
+        except (InvalidArgument, TypeError, ValueError) as e:
+            where = "reward.gate/normalize" if self.gate is not None or self.normalize is not None else "reward"
+            raise ConfigError(f"{where}: {e}") from e
 
     @model_validator(mode="after")
     def _clip_order(self) -> RewardConfig:
@@ -103,7 +148,7 @@ class RewardConfig(_Section):
 
 
 class AgentConfig(_Section):
-    name: str = "sb3_ppo"
+    name: str = Field("sb3_ppo", max_length=MAX_NAME)
     """registered agent (``rewardlab list agents``)"""
     gamma: float = Field(0.99, gt=0.0, le=1.0)
     """the learner's discount; potential-based shaping uses the same γ"""
@@ -113,10 +158,10 @@ class AgentConfig(_Section):
 
 
 class TrainConfig(_Section):
-    total_steps: int = Field(100_000, ge=1)
+    total_steps: int = Field(100_000, ge=1, le=MAX_STEPS)
     """environment steps per seed (summed over parallel envs)"""
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    """one run per seed; results are reported as mean ± std"""
+    seeds: list[Seed] = Field(default_factory=lambda: [0])
+    """one run per seed (each 0 ≤ seed ≤ ``MAX_SEED``); results are reported as mean ± std"""
 
     @field_validator("seeds")
     @classmethod
@@ -129,13 +174,13 @@ class TrainConfig(_Section):
 
 
 class EvalConfig(_Section):
-    every_steps: int = Field(10_000, ge=1)
+    every_steps: int = Field(10_000, ge=1, le=MAX_STEPS)
     """evaluate the policy on the unshaped env every this many steps"""
-    episodes: int = Field(20, ge=1)
+    episodes: int = Field(20, ge=1, le=MAX_EPISODES)
     """episodes per periodic evaluation"""
-    final_episodes: int = Field(100, ge=1)
+    final_episodes: int = Field(100, ge=1, le=MAX_EPISODES)
     """episodes of the final evaluation"""
-    n_envs: int = Field(4, ge=1)
+    n_envs: int = Field(4, ge=1, le=MAX_ENVS)
     """parallel evaluation envs"""
     deterministic: bool = True
     """greedy actions during evaluation"""
@@ -146,13 +191,14 @@ class LogConfig(_Section):
     """parent directory of run directories"""
     tensorboard: bool = True
     """write TensorBoard events (``charts/``, ``losses/``, ``eval/``, ``reward_terms/``)"""
-    checkpoint_every: int = Field(25_000, ge=1)
+    checkpoint_every: int = Field(25_000, ge=1, le=MAX_STEPS)
     """save a resumable checkpoint every this many steps"""
 
 
 class ExperimentConfig(_Section):
     name: str = "experiment"
-    """run directories are named ``<name>__<timestamp>``"""
+    """run directories are named ``<name>__<timestamp>`` inside ``--out``/``log.dir``: one path
+    component (no ``/``, ``\\``, ``..``), printable, at most ``MAX_NAME`` characters"""
     description: str = ""
     env: EnvConfig
     reward: RewardConfig = Field(default_factory=RewardConfig)
@@ -164,6 +210,28 @@ class ExperimentConfig(_Section):
     """search space for ``rewardlab sweep`` (ignored by ``rewardlab run``)"""
     derl: DerlConfig | None = None
     """DERL meta-loop: with this section ``rewardlab run`` searches reward programs (rewardlab.derl)"""
+
+    @field_validator("name")
+    @classmethod
+    def _one_path_component(cls, v: str) -> str:
+        check_run_name(v)
+        return v
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a run name that is not one plain path component (it names a directory under ``--out``).
+
+    >>> check_run_name("../elsewhere")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be one directory name: no '/', '\\', '.' or '..' (got '../elsewhere')
+    """
+    if not name or len(name) > MAX_NAME:
+        raise ValueError(f"must be 1 to {MAX_NAME} characters (got {len(name)})")
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith(".."):
+        raise ValueError(f"must be one directory name: no '/', '\\', '.' or '..' (got {short_repr(name)})")
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise ValueError(f"must be printable: no control characters (got {short_repr(name)})")
 
 
 def _format_validation(err: ValidationError, source: str) -> str:
@@ -180,7 +248,7 @@ def _format_validation(err: ValidationError, source: str) -> str:
             allowed = ", ".join(model.model_fields) if hasattr(model, "model_fields") else ""
             msg = f"unknown field{' in ' + parent if parent else ''}" + (f"; allowed: {allowed}" if allowed else "")
         elif "input" in e and e["type"] != "missing":
-            msg += f" (got {e['input']!r})"
+            msg += f" (got {short_repr(e['input'])})"
         lines.append(f"  {loc or '(top level)'}: {msg}")
     return "\n".join(lines)
 
@@ -211,6 +279,9 @@ def _check_agent_terms(cfg: ExperimentConfig) -> None:
 
     registry_key = manifest_entries("AGENT_TERMS").get(cfg.agent.name)
     if registry_key is None:
+        if cfg.reward.variants:
+            raise ConfigError(f"reward.variants: agent {cfg.agent.name!r} trains one reward per run; "
+                              "variants need an agent that trains them in one program (jax_ppo)")
         return
     known = sorted(manifest_entries(registry_key))
     for i, term in enumerate(cfg.reward.terms):
@@ -222,38 +293,37 @@ def _check_agent_terms(cfg: ExperimentConfig) -> None:
 
 
 def parse_config(data: Any, source: str = "<config>") -> ExperimentConfig:
-    """Validate a mapping into an ``ExperimentConfig`` (names included)."""
+    """Validate a mapping into an ``ExperimentConfig`` (names, numbers, agent params and env
+    kwargs included): everything ``rewardlab check`` and ``run`` refuse before anything runs."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"invalid experiment config ({source}): the top level must be a mapping, got {type(data).__name__}"
         )
+    check_plain_data(data, types=False)
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_validation(e, source)) from None
     _check_names(cfg)
     check_agent(cfg.agent.name, cfg.agent.params, cfg.reward.terms)
+    if manifest_entries("AGENT_TERMS").get(cfg.agent.name) is None:  # else terms of another registry (JAX)
+        for i, term in enumerate(cfg.reward.terms):
+            check_term_params(i, term.name, term.params)
+    check_env_kwargs(cfg.env.id, cfg.env.kwargs)
     return cfg
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, dict[str, Any]]:
     """Read, override and validate an experiment file; returns (config, resolved raw mapping)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"experiment file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
+    data = load_yaml(read_text(path), str(path))  # bounded: size, encoding, depth, alias expansion
     if data is None:
         raise ConfigError(f"experiment file {path} is empty")
     if overrides:
         if not isinstance(data, dict):
             raise ConfigError(f"invalid experiment config ({path}): the top level must be a mapping")
         data = apply_overrides(data, overrides)
+    check_plain_data(data)
     cfg = parse_config(data, str(path))
     return cfg, data
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rewardlab.config.limits import MAX_SEED
 from rewardlab.config.overrides import list_item_name
 from rewardlab.errors import ConfigError
 
@@ -90,7 +91,7 @@ class SweepConfig(BaseModel):
     """stop unpromising trials early from their periodic evaluations"""
     n_startup_trials: int = Field(5, ge=0)
     """random trials before TPE models the space; trials finished before the pruner prunes"""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """seed of the sampler (reproducible with one worker)"""
     study: str | None = None
     """study name (default: the experiment's name; ``--study`` overrides)"""

@@ -10,14 +10,16 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rewardlab.core.terms import term_agent_hooks
 from rewardlab.core.transition import Transition
-from rewardlab.errors import InvalidArgument, TermOutputError
+from rewardlab.errors import InvalidArgument, TermError, TermOutputError
 
 __all__ = ["RewardStack", "group_advantages", "NORMALIZE_MODES"]
 
@@ -29,8 +31,10 @@ class RewardStack:
 
     ``stack(t)`` returns ``(total, contributions)`` where ``contributions[name]`` is the
     term's value times its weight, so the contributions add up to the total (before the
-    optional clip). Every term output is checked: shape ``(num_envs,)`` and finite, or a
-    ``TermOutputError`` names the term.
+    optional clip). Every term output is checked: a NumPy array of real numbers (bool, int,
+    float; not complex, object or text) of shape ``(num_envs,)``, finite after weighting, or a
+    ``TermOutputError`` names the term; a term that raises is re-raised as a ``TermError`` naming
+    it and where it raised (the wrappers add the env).
 
     >>> from rewardlab.shaping.basic import EnvReward, StepPenalty
     >>> stack = RewardStack([EnvReward(), StepPenalty(0.1)], weights=[1.0, 2.0])
@@ -55,6 +59,12 @@ class RewardStack:
         if len(weights) != len(terms):
             raise InvalidArgument(f"got {len(weights)} weights for {len(terms)} terms")
         names = [t.name for t in terms]
+        with np.errstate(over="ignore"):
+            w32 = np.asarray(weights, np.float32)
+        for name, w, w_32 in zip(names, weights, w32, strict=True):
+            if not np.isfinite(w_32):
+                raise InvalidArgument(f"the weight of reward term {name!r} is {w}; weights must be finite float32 "
+                                      f"values (|weight| < {float(np.finfo(np.float32).max):.3g})")
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             # Names key the logs and info["reward_terms"]; two terms with one name would merge.
@@ -105,12 +115,20 @@ class RewardStack:
         total = np.zeros(n, np.float32)
         parts: dict[str, np.ndarray] = {}
         for term, w in zip(self.terms, self.weights, strict=True):
-            value = term(t)
+            try:
+                value = term(t)
+            except (TermError, TermOutputError):
+                raise
+            except Exception as e:
+                raise TermError(f"reward term {term.name!r} raised {type(e).__name__}: {e}{_raised_at(e)}") from e
             if not isinstance(value, np.ndarray) or value.shape != (n,):
                 shape = getattr(value, "shape", type(value).__name__)
                 raise TermOutputError(
                     f"reward term {term.name!r} returned shape {shape}; expected ({n},), one value per env"
                 )
+            if value.dtype.kind not in "biuf":  # complex would be cut to its real part, text/objects fail later
+                raise TermOutputError(f"reward term {term.name!r} returned values of dtype {value.dtype}; "
+                                      "expected real numbers (bool, int or float; float32 preferred)")
             contrib = value if w == 1.0 and value.dtype == np.float32 else (value * w).astype(np.float32, copy=False)
             parts[term.name] = contrib
             if self.gate is None:
@@ -152,6 +170,15 @@ class RewardStack:
         extra = (f", clip={self.clip}" if self.clip else "") + (f", gate={self.gate!r}" if self.gate else "")
         extra += f", normalize={self.normalize!r}" if self.normalize else ""
         return f"RewardStack({inner}{extra})"
+
+
+def _raised_at(e: BaseException) -> str:
+    """`` (at file.py:12 in fn)``: the innermost frame of ``e``'s traceback, or ``""``."""
+    frames = traceback.extract_tb(e.__traceback__)
+    if len(frames) < 2:  # only the stack's own frame
+        return ""
+    f = frames[-1]
+    return f" (at {Path(f.filename).name}:{f.lineno} in {f.name})"
 
 
 def _zscore(x: np.ndarray, axis: int | None, eps: float) -> np.ndarray:

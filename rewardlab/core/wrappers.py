@@ -22,7 +22,7 @@ from gymnasium.vector import AutoresetMode, VectorWrapper
 
 from rewardlab.core.stack import RewardStack
 from rewardlab.core.transition import Transition
-from rewardlab.errors import InvalidArgument
+from rewardlab.errors import InvalidArgument, TermError, TermOutputError
 
 __all__ = ["ShapedEnv", "ShapedVectorEnv", "EpisodeRecord"]
 
@@ -158,6 +158,27 @@ def _info_to_batch(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _env_label(env: Any) -> str:
+    """The env's id (``CartPole-v1``) for messages, or its class name."""
+    spec = getattr(env, "spec", None)
+    if spec is None:  # a SyncVectorEnv built from functions: ask its first env
+        first = (getattr(env.unwrapped, "envs", None) or [None])[0]
+        spec = getattr(first, "spec", None)
+    return getattr(spec, "id", None) or type(env.unwrapped).__name__
+
+
+def _evaluate(stack: RewardStack, t: Transition, env: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``stack(t)``; a term's error gets the env's name added."""
+    try:
+        return stack(t)
+    except (TermError, TermOutputError) as e:
+        if getattr(e, "env_named", False):
+            raise
+        err = type(e)(f"{e} (env {_env_label(env)})")
+        err.env_named = True
+        raise err from e.__cause__ or e
+
+
 def _copy_batch(obs: Any) -> Any:
     if isinstance(obs, dict):
         return {k: _copy_batch(v) for k, v in obs.items()}
@@ -233,7 +254,7 @@ class ShapedVectorEnv(VectorWrapper):
         t = Transition(self._prev_obs, np.asarray(actions), next_obs, env_r, term, trunc, t_info, self._all)
         if not self._reset_next.any():  # always so with SAME_STEP
             active = None
-            total, parts = self.stack(t)
+            total, parts = _evaluate(self.stack, t, self.env)
             self._stats.add(None, env_r, total, parts)
         else:
             # NEXT_STEP: rows that were reset by this step are not transitions of any episode.
@@ -242,7 +263,7 @@ class ShapedVectorEnv(VectorWrapper):
             total = np.zeros(self.num_envs, np.float32)
             parts = {n: np.zeros(self.num_envs, np.float32) for n in self.stack.names}
             if len(ids):
-                sub_total, sub_parts = self.stack(t.select(ids))
+                sub_total, sub_parts = _evaluate(self.stack, t.select(ids), self.env)
                 total[ids] = sub_total
                 for n in parts:
                     parts[n][ids] = sub_parts[n]
@@ -337,7 +358,7 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
             _batch1(self._prev_obs), np.asarray(action)[None], _batch1(obs),
             np.asarray([env_r], np.float64), np.asarray([term]), np.asarray([trunc]), b_info, self._ids,
         )
-        total, parts = self.stack(t)
+        total, parts = _evaluate(self.stack, t, self.env)
         self._stats.add(self._ids, t.env_reward, total, parts)
         info = dict(info)
         info["reward_terms"] = {n: float(v[0]) for n, v in parts.items()}

@@ -108,7 +108,7 @@ def test_killed_run_resumes_to_the_same_total_without_losing_metrics(tmp_path):
     assert not (seed_dir / "final_eval.json").exists()
     assert main(["run", "--resume", str(seed_dir.parent), "--quiet"]) == 0
     status = json.loads((seed_dir / "status.json").read_text())
-    assert status == {"status": "done", "step": total}
+    assert status == {"status": "done", "step": total, "checkpoint_step": total}
     rows = [json.loads(x) for x in (seed_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if r["kind"] == "train"]
     # every iteration logged exactly once, in order, from the first to the last
