@@ -119,6 +119,7 @@ def flaky_term():
     if "flaky" not in TERMS:
         register_term("flaky")(Flaky)
     yield
+    TERMS.unregister("flaky")  # registries are process-wide: leave no test name behind
 
 
 def test_crashing_and_pruned_trials_are_recorded_and_the_sweep_goes_on(tmp_path, flaky_term):
