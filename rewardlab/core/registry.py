@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from rewardlab.errors import RewardLabError, UnknownNameError
 
-__all__ = ["Registry", "load_attr", "manifest_modules", "manifest_entries", "describe_params"]
+__all__ = ["Registry", "load_attr", "manifest_modules", "manifest_entries", "describe_params", "lazy_exports"]
 
 T = TypeVar("T")
 
@@ -68,6 +68,30 @@ def manifest_entries(key: str) -> dict[str, Any]:
                 raise RewardLabError(f"{key} name {name!r} is declared by both {owner[name]} and {module.__name__}")
             out[name], owner[name] = entry, module.__name__
     return out
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's module ``__getattr__`` and ``__dir__`` that import ``name`` from the submodule
+    ``exports[name]`` on first use, so ``import package.light_module`` does not import the heavy
+    ones (torch) the other names need.
+
+    >>> getattr_, dir_ = lazy_exports("json", {"JSONEncoder": "encoder"})
+    >>> getattr_("JSONEncoder").__module__
+    'json.encoder'
+    """
+    import sys
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        vars(sys.modules[package])[name] = value  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *exports})
+
+    return __getattr__, __dir__
 
 
 def describe_params(obj: Any) -> list[str]:

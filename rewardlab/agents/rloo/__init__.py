@@ -12,8 +12,7 @@ alone does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rewardlab.core.registry import lazy_exports
 
 _EXPORTS = {
     "RLOOConfig": "config", "TextRLOOConfig": "config",
@@ -24,13 +23,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
