@@ -7,6 +7,11 @@ module calls). This module writes the same run directory as ``runner.run_experim
 ``status.json``, ``final_eval.json``; ``summary.json`` — so ``rewardlab.results``, ``summary``,
 ``compare`` and ``plot`` read it like any run. One difference: the checkpoint holds all seeds
 together, in ``<run>/checkpoint/`` (a ``--resume`` continues every seed from the last chunk).
+
+With ``reward.variants`` (named overrides of numeric reward parameters, e.g. sparse / shaped /
+a bonus) every variant trains every seed in the same program, and each variant gets its own run
+directory inside the run, ``<run>/<variant>/`` (its resolved ``config.yaml``, ``seed_*``,
+``summary.json``), so ``rewardlab summary <run>/sparse <run>/pbrs`` compares them.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.config import ExperimentConfig
-from rewardlab.errors import RunStopped
+from rewardlab.config import ExperimentConfig, dump_config
+from rewardlab.errors import ConfigError, RunDirError, RunStopped
 from rewardlab.experiment.evaluate import EvalResult
 from rewardlab.experiment.runner import (
     CKPT_DIR,
+    CONFIG_FILE,
     FINAL_FILE,
     STATUS_FILE,
     SUMMARY_FILE,
@@ -36,7 +42,10 @@ from rewardlab.experiment.runner import (
     _write_json,
 )
 
-__all__ = ["is_batched", "run_batched"]
+__all__ = ["is_batched", "run_batched", "VARIANT_FILE"]
+
+VARIANT_FILE = "variant.json"
+"""marks ``<run>/<variant>/``: a variant's own config and seeds, inside the run that trained it"""
 
 
 def is_batched(agent_name: str) -> bool:
@@ -71,18 +80,43 @@ def _load(trainer: Any, run_dir: Path) -> tuple[Any, dict[str, Any]] | None:
     return None
 
 
+def _variant_config(cfg: ExperimentConfig, name: str, overrides: dict[str, float]) -> ExperimentConfig:
+    """The experiment one variant is: ``cfg`` without variants, the overrides applied to its terms."""
+    terms = [t.model_copy(deep=True) for t in cfg.reward.terms]
+    by_name = {t.as_ or t.name: t for t in terms}
+    for key, value in overrides.items():
+        term, _, field = key.partition(".")
+        if term not in by_name:
+            raise ConfigError(f"reward.variants.{name}.{key}: no term {term!r}; terms: {', '.join(by_name)}")
+        if field == "weight":
+            by_name[term].weight = float(value)
+        else:
+            by_name[term].params[field] = value
+    reward = cfg.reward.model_copy(update={"terms": terms, "variants": None})
+    return cfg.model_copy(update={"name": f"{cfg.name}-{name}", "reward": reward})
+
+
 def run_batched(cfg: ExperimentConfig, run_dir: Path, *, resume: bool,
                 on_progress: Callable[[int, int, int, float, float | None], None] | None = None,
                 on_eval: Callable[[int, int, dict[str, float]], None] | None = None) -> RunSummary:
     """Train every seed of ``cfg`` in one program, writing ``run_dir`` (see the module docstring)."""
     from rewardlab.agents import AGENTS
 
+    if (run_dir / VARIANT_FILE).is_file():
+        raise RunDirError(f"{run_dir} is one variant of the run {run_dir.parent}: resume that one")
+    variants = getattr(cfg.reward, "variants", None)
     trainer = AGENTS.get(cfg.agent.name)(
         env_id=cfg.env.id, env_kwargs=dict(cfg.env.kwargs), n_envs=cfg.env.n_envs,
         reward_specs=[t.spec() for t in cfg.reward.terms], clip=cfg.reward.clip, gamma=cfg.agent.gamma,
-        params=dict(cfg.agent.params), total_steps=cfg.train.total_steps, seeds=cfg.train.seeds)
-    seeds = list(cfg.train.seeds)
-    dirs = [run_dir / f"seed_{s}" for s in seeds]
+        params=dict(cfg.agent.params), total_steps=cfg.train.total_steps, seeds=cfg.train.seeds,
+        variants=variants)
+    # One label and one seed directory per run: seed_<s>, or <variant>/seed_<s> with variants.
+    seeds = [s if v is None else f"{v}/{s}" for v, s in trainer.runs]
+    dirs = [run_dir / f"seed_{s}" if v is None else run_dir / v / f"seed_{s}" for v, s in trainer.runs]
+    for name in variants or {}:
+        (run_dir / name).mkdir(exist_ok=True)
+        (run_dir / name / CONFIG_FILE).write_text(dump_config(_variant_config(cfg, name, variants[name])))
+        _write_json(run_dir / name / VARIANT_FILE, {"variant": name, "overrides": variants[name]})
     for d in dirs:
         d.mkdir(exist_ok=True)
     per_update = trainer.steps_per_update
@@ -126,9 +160,11 @@ def run_batched(cfg: ExperimentConfig, run_dir: Path, *, resume: bool,
             _save(trainer, state, run_dir, rs)
             status("running")
             if on_progress:
-                sps = n * per_update / max(trainer.last_chunk_seconds, 1e-9)
-                for i, s in enumerate(seeds):
-                    on_progress(s, step, trainer.total_steps, sps, last_return[i])
+                # One progress line for the program: aggregate SPS, the mean of the runs' last returns.
+                sps = len(seeds) * n * per_update / max(trainer.last_chunk_seconds, 1e-9)
+                known = [r for r in last_return if r is not None]
+                label = seeds[0] if len(seeds) == 1 else f"all {len(seeds)}"
+                on_progress(label, step, trainer.total_steps, sps, float(np.mean(known)) if known else None)
         summary = RunSummary(run_dir)
         finals = trainer.evaluate(state, cfg.eval.final_episodes, cfg.eval.deterministic)
         wall = time.time() - t0
@@ -139,9 +175,18 @@ def run_batched(cfg: ExperimentConfig, run_dir: Path, *, resume: bool,
             _write_json(d / FINAL_FILE, result)
             summary.seeds.append(SeedResult(s, d, step, wall, result))
         status("done")
-        out = summary.as_dict() | {"batched": {"seeds_in_one_program": len(seeds), "wall_time_s": round(wall, 1),
-                                               "compile_s": round(trainer.compile_seconds, 1)}}
-        _write_json(run_dir / SUMMARY_FILE, out)
+        batched = {"runs_in_one_program": len(seeds), "wall_time_s": round(wall, 1),
+                   "compile_s": round(trainer.compile_seconds, 1)}
+        if variants:
+            per = {}
+            for name in variants:
+                sub = RunSummary(run_dir / name, [r for (v, _), r in zip(trainer.runs, summary.seeds, strict=True)
+                                                  if v == name])
+                per[name] = sub.as_dict()
+                _write_json(run_dir / name / SUMMARY_FILE, per[name])
+            _write_json(run_dir / SUMMARY_FILE, {"variants": per, "batched": batched})
+        else:
+            _write_json(run_dir / SUMMARY_FILE, summary.as_dict() | {"batched": batched})
         return summary
     except KeyboardInterrupt:
         status("interrupted")

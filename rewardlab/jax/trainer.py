@@ -4,7 +4,8 @@ experiment in one compiled program, in chunks of updates.
 It is a *batched* agent (``batched = True``): instead of ``learn(total_steps, callback)`` per seed,
 the experiment runner (``rewardlab.experiment.batched``) calls
 
-- ``init() -> state``: all seeds' ``TrainState``s, stacked on a leading seed axis;
+- ``init() -> state``: all runs' ``TrainState``s, stacked on a leading axis; a run is a
+  (variant, seed) pair (``runs``), one per seed without ``variants``;
 - ``run_chunk(state, n_updates) -> (state, rows)``: ``n_updates`` updates of every seed in one
   ``jit(vmap(...))`` call (compiled once per chunk length); ``rows[i]`` are seed ``i``'s
   metrics, one mapping per update, under the log keys of ``rewardlab.core.keys``;
@@ -13,7 +14,9 @@ the experiment runner (``rewardlab.experiment.batched``) calls
 - ``save(state, path)`` / ``load(path) -> state``: the whole stacked state as one ``.npz``.
 
 Training keys are ``PRNGKey(seed)``: seed ``i`` of a batched run computes what a run of seed ``i``
-alone computes (``tests/jax/test_jax_ppo.py``).
+alone computes (``tests/jax/test_jax_ppo.py``). ``variants`` (``reward.variants`` of the file) are
+named overrides of the numeric reward parameters (``{"potential.weight": 0.0}``): every variant
+trains every seed, with the same keys (a paired comparison), in the same program.
 """
 
 from __future__ import annotations
@@ -32,13 +35,31 @@ from rewardlab.errors import ConfigError, RunDirError
 from rewardlab.jax.config import JaxPPOConfig
 from rewardlab.jax.envs import make_env
 from rewardlab.jax.ppo import TrainState, make_train
-from rewardlab.jax.terms import build_jax_stack
+from rewardlab.jax.terms import build_jax_stack, stack_params
 
-__all__ = ["JaxPPOTrainer", "EVAL_SEED_OFFSET", "STATE_FILE"]
+__all__ = ["JaxPPOTrainer", "apply_variant", "EVAL_SEED_OFFSET", "STATE_FILE"]
 
 EVAL_SEED_OFFSET = 10_000
 """evaluation keys are ``PRNGKey(EVAL_SEED_OFFSET + seed)``, as the runner's evaluation seeds"""
 STATE_FILE = "jax_state.npz"
+
+
+def apply_variant(params: dict, overrides: dict[str, float], name: str | None = None) -> dict:
+    """``params`` (``{term: {"weight": w, ...}}``) with ``{"<term>.<param>": value}`` overrides.
+
+    >>> p = {"env": {"weight": 1.0}, "potential": {"weight": 1.0, "scale": 1.0}}
+    >>> apply_variant(p, {"potential.weight": 0.0})["potential"]
+    {'weight': Array(0., dtype=float32), 'scale': 1.0}
+    """
+    out = {t: dict(v) for t, v in params.items()}
+    for key, value in overrides.items():
+        term, _, field = str(key).partition(".")
+        if term not in out or field not in out[term]:
+            valid = [f"{t}.{f}" for t, v in params.items() for f in v]
+            raise ConfigError(f"reward.variants.{name}.{key}: not a numeric reward parameter; "
+                              f"valid: {', '.join(valid)}")
+        out[term][field] = jnp.float32(value)
+    return out
 
 
 class JaxPPOTrainer:
@@ -49,7 +70,7 @@ class JaxPPOTrainer:
 
     def __init__(self, *, env_id: str, env_kwargs: dict[str, Any], n_envs: int, reward_specs: list[Any],
                  clip: tuple[float, float] | None, gamma: float, params: dict[str, Any], total_steps: int,
-                 seeds: list[int]):
+                 seeds: list[int], variants: dict[str, dict[str, float]] | None = None):
         self.cfg = params_from_dict(JaxPPOConfig, params, agent="jax_ppo")
         try:
             self.env = make_env(env_id, **env_kwargs)
@@ -57,11 +78,15 @@ class JaxPPOTrainer:
             raise ConfigError(f"env.id: agent jax_ppo needs a JAX env (gymnax/<id> or minigrid/<id>): {e}") from e
         self.stack = build_jax_stack(reward_specs, self.env, gamma=gamma, clip=clip)
         self.ppo = make_train(self.env, self.stack, self.cfg, num_envs=n_envs, total_steps=total_steps, gamma=gamma)
-        self.seeds = list(seeds)
         self.steps_per_update = self.ppo.steps_per_update
         self.num_updates = self.ppo.num_updates
         self.total_steps = self.num_updates * self.steps_per_update
-        self.reward_params = self.stack.default_params()
+        base = self.stack.default_params()
+        named = {None: {}} if not variants else variants
+        # One run per (variant, seed); a seed's key is the same in every variant (paired comparison).
+        self.runs = [(v, s) for v in named for s in seeds]
+        self.seeds = [s for _, s in self.runs]
+        self.reward_params = stack_params([apply_variant(base, named[v], v) for v, _ in self.runs])
         self._keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
         self._chunks: dict[int, Any] = {}
         self._eval: dict[tuple[int, bool], Any] = {}
@@ -74,7 +99,7 @@ class JaxPPOTrainer:
     def _chunk_fn(self, n: int) -> Any:
         if n not in self._chunks:
             t = time.perf_counter()
-            fn = jax.jit(jax.vmap(lambda s, p: self.ppo.run(s, p, n), in_axes=(0, None)))
+            fn = jax.jit(jax.vmap(lambda s, p: self.ppo.run(s, p, n)))
             state = jax.eval_shape(jax.vmap(self.ppo.init), self._keys)
             self._chunks[n] = fn.lower(state, self.reward_params).compile()
             self.compile_seconds += time.perf_counter() - t
@@ -93,7 +118,7 @@ class JaxPPOTrainer:
         seconds = time.perf_counter() - t
         sps = n_updates * self.steps_per_update / max(seconds, 1e-9)  # per seed (all seeds ran side by side)
         rows: list[list[dict[str, float]]] = []
-        for i in range(len(self.seeds)):
+        for i in range(len(self.runs)):
             seed_rows = []
             for u in range(n_updates):
                 row = {k: float(v[i, u]) for k, v in m.items() if k.startswith("losses/")}
@@ -123,7 +148,7 @@ class JaxPPOTrainer:
         eval_keys = jnp.stack([jax.random.PRNGKey(EVAL_SEED_OFFSET + s) for s in self.seeds])
         out = jax.tree_util.tree_map(np.asarray, self._eval[k](state.params, eval_keys))
         res = []
-        for i in range(len(self.seeds)):
+        for i in range(len(self.runs)):
             succ = out["success"][i].astype(np.float64) if self.env.has_success else np.full(episodes, np.nan)
             res.append({"returns": out["true_return"][i].astype(np.float64), "lengths": out["length"][i],
                         "successes": succ})

@@ -53,7 +53,7 @@ def test_jax_ppo_run_writes_every_seed_and_resumes_to_the_same_numbers(tmp_path)
         assert r["reward_terms/env"] + r["reward_terms/step_penalty"] == pytest.approx(r["charts/shaped_return"])
         assert r["reward_terms/env"] == pytest.approx(r["charts/true_return"])
     assert len(load_runs(run).finals()) == 3
-    assert json.loads((run / "summary.json").read_text())["batched"]["seeds_in_one_program"] == 3
+    assert json.loads((run / "summary.json").read_text())["batched"]["runs_in_one_program"] == 3
 
     # Interrupt after the first chunk (2 updates), then resume: the same rows as the whole run.
     def stop(seed, step, total, sps, ret):
@@ -79,4 +79,37 @@ def test_a_term_without_a_jax_version_fails_the_config_check():
     data = {**BASE, "reward": {"terms": ["env", {"name": "oni", "params": {}}]}}
     with pytest.raises(ConfigError, match=r"reward.terms.1.name: term 'oni' has no version for agent 'jax_ppo'; "
                                           r"terms with one: env, novelty, open_door, pickup, potential, reach"):
+        parse_config(data)
+
+
+def test_reward_variants_train_in_one_program_and_get_a_run_directory_each(tmp_path):
+    data = {**BASE, "train": {"total_steps": 2 * 128, "seeds": [0, 1]},
+            "eval": {"every_steps": 128, "episodes": 2, "final_episodes": 2}, "log": {**BASE["log"],
+                                                                                      "checkpoint_every": 128}}
+    data["reward"] = {"terms": data["reward"]["terms"],
+                      "variants": {"plain": {"step_penalty.weight": 0.0}, "penalised": {"step_penalty.value": 0.5}}}
+    summary = run_experiment(parse_config(data), out=tmp_path)
+    run = summary.run_dir
+    assert len(summary.seeds) == 4
+    top = json.loads((run / "summary.json").read_text())
+    assert sorted(top["variants"]) == ["penalised", "plain"] and top["batched"]["runs_in_one_program"] == 4
+    for name in ("plain", "penalised"):
+        cfg = parse_config(__import__("yaml").safe_load((run / name / "config.yaml").read_text()))
+        assert cfg.name == f"jax_cartpole-{name}" and cfg.reward.variants is None
+        assert len(load_runs(run / name).finals()) == 2
+    penalty = {t.name: t for t in parse_config(__import__("yaml").safe_load(
+        (run / "penalised" / "config.yaml").read_text())).reward.terms}["step_penalty"]
+    assert penalty.params["value"] == 0.5
+    for seed in (0, 1):
+        plain = [r for r in _rows(run / "plain" / f"seed_{seed}") if "charts/true_return" in r]
+        pen = [r for r in _rows(run / "penalised" / f"seed_{seed}") if "charts/true_return" in r]
+        assert all(r["charts/shaped_return"] == pytest.approx(r["charts/true_return"]) for r in plain)
+        assert all(r["reward_terms/step_penalty"] == pytest.approx(-0.5 * r["charts/episode_length"]) for r in pen)
+    with pytest.raises(Exception, match="is one variant of the run"):
+        run_experiment(resume=run / "plain")
+    with pytest.raises(ConfigError, match="reward.variants.plain.step_penalty.valu: not a numeric reward parameter"):
+        data["reward"]["variants"] = {"plain": {"step_penalty.valu": 0.0}}
+        run_experiment(parse_config(data), out=tmp_path / "bad")
+    data["agent"] = {"name": "ppo"}
+    with pytest.raises(ConfigError, match="reward.variants: agent 'ppo' trains one reward per run"):
         parse_config(data)
