@@ -3,13 +3,15 @@
 - ``ENVS``: ``gymnax/<id>`` and ``minigrid/<id>`` as single Gymnasium envs (``rewardlab.make``);
 - ``VECTOR_ENVS``: the same names as one jitted Gymnasium ``VectorEnv`` (``rewardlab.make_vec``
   uses it instead of a ``SyncVectorEnv`` of single envs);
-- ``POTENTIALS``: numpy potentials over the MiniGrid adapter's info (twins of the JAX ones);
+- ``POTENTIALS`` / ``TERMS``: numpy potentials and event terms (``open_door``, ``reach_goal``) over
+  the MiniGrid adapter's info (twins of the JAX ones);
 - ``JAX_RL_TERMS`` / ``JAX_RL_POTENTIALS``: reward terms and potentials of the pure-JAX path
   (``rewardlab.jax.terms``), one value per env of a batch, with numeric parameters as traced
   arguments. Not ``JAX_TERMS``: that key holds the Brax terms of ``rewardlab.envs.brax``, which
   have another signature (docs/jax.md says how the two differ);
 - ``AGENTS`` / ``AGENT_PARAMS`` / ``HONOURED_HOOKS``: ``jax_ppo`` (it trains inside one compiled
-  program, so it calls none of the learnable-term hooks).
+  program, so it calls none of the learnable-term hooks); ``AGENT_TERMS``: the registry its reward
+  terms come from (the config check refuses a term missing there).
 """
 
 # gymnax tasks that reset and step here (tests/jax/test_jax_envs.py steps each one). Left out:
