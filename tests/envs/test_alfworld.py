@@ -25,7 +25,7 @@ from rewardlab.envs.alfworld.generate import (  # noqa: E402
     load_rooms,
     split_of,
 )
-from rewardlab.errors import ConfigError, InvalidArgument  # noqa: E402
+from rewardlab.errors import ConfigError, InvalidArgument, TermError  # noqa: E402
 
 SMALL = dict(games_per_type=2, heldout_per_type=1)  # 18 games over the six task types
 EASY = dict(max_receptacles=3, num_distractors=0, closed_containers=False)
@@ -191,7 +191,7 @@ def test_bad_input(data_dir, corpus):
     # the primitives name what they miss on an env that is not an alfworld env
     bad = rewardlab.make("CartPole-v1", reward=["alfworld/success"])
     bad.reset(seed=0)
-    with pytest.raises(InvalidArgument, match="'won'"):
+    with pytest.raises(TermError, match="'alfworld/success' raised InvalidArgument: info has no 'won'"):
         bad.step(0)
     with pytest.raises(ConfigError, match="finite"):
         rewardlab.build_stack([{"name": "alfworld/invalid_command", "params": {"value": float("nan")}}])

@@ -12,7 +12,7 @@ pytest.importorskip("mujoco")
 import rewardlab  # noqa: E402
 from rewardlab.config import parse_config  # noqa: E402
 from rewardlab.envs.robotics import COMPONENTS, component_terms  # noqa: E402
-from rewardlab.errors import InvalidArgument  # noqa: E402
+from rewardlab.errors import InvalidArgument, TermError  # noqa: E402
 from rewardlab.experiment.runner import run_experiment  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def test_missing_component_is_a_clear_error():
     venv = rewardlab.make_vec("robotics/Reacher-v5", 1, reward=[{"name": "info_component",
                                                                 "params": {"key": "reward_forward"}}])
     venv.reset(seed=0)
-    with pytest.raises(InvalidArgument, match="needs info\\['reward_forward'\\].*reward_ctrl, reward_dist"):
+    with pytest.raises(TermError, match=r"'info_component' raised .*needs info\['reward_forward'\].*reward_ctrl"):
         venv.step(np.zeros((1, 2), np.float32))
 
 
