@@ -247,20 +247,26 @@ class PPOAgent:
             self._heads = self.policy.inference_heads()
         return self._heads
 
+    def act_and_store(self, t: int, heads: Any, noise: Any) -> torch.Tensor:
+        """Store step ``t``'s observation, sample the policy on it and store action, log-prob and
+        value in the buffer (inside the caller's ``torch.inference_mode``); returns the action."""
+        buf, bnp = self.buffer, self.buffer.np
+        self._store_obs(t, self._next_obs)
+        action, logprob, value = self.policy.act(buf.obs_at(t), self.gen, heads=heads, noise=noise)
+        bnp["actions"][t] = action.numpy()
+        bnp["logprobs"][t] = logprob.numpy()
+        bnp["values"][t] = value.numpy()
+        return action
+
     def collect_rollout(self) -> None:
         """Fill the buffer with the next ``n_steps`` steps of every env (episodes continue across calls)."""
-        cfg, buf, bnp = self.cfg, self.buffer, self.buffer.np
+        cfg, bnp = self.cfg, self.buffer.np
         bnp["final_values"].fill(0.0)
         heads = self._inference_heads()
         with torch.inference_mode():  # the buffers are written through their NumPy views
             noise = self.policy.draw_noise((cfg.n_steps, self.num_envs), self.gen)
             for t in range(cfg.n_steps):
-                self._store_obs(t, self._next_obs)
-                action, logprob, value = self.policy.act(buf.obs_at(t), self.gen, heads=heads, noise=noise[t])
-                bnp["actions"][t] = action.numpy()
-                bnp["logprobs"][t] = logprob.numpy()
-                bnp["values"][t] = value.numpy()
-
+                action = self.act_and_store(t, heads, noise[t])
                 self._next_obs, reward, term, trunc, info = self.venv.step(self._env_action(action))
                 bnp["rewards"][t] = reward
                 bnp["terminated"][t] = term

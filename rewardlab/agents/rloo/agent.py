@@ -122,7 +122,7 @@ class RLOOAgent(PPOAgent):
     # -- one group batch -------------------------------------------------------------------
     def collect_rollout(self) -> None:
         """Reset every env in groups and run until every episode ended (or ``n_steps`` steps)."""
-        cfg, buf, bnp, n = self.cfg, self.buffer, self.buffer.np, self.num_envs
+        cfg, bnp, n = self.cfg, self.buffer.np, self.num_envs
         for key in ("rewards", "train_rewards", "terminated", "truncated", "final_values"):
             bnp[key].fill(0.0)
         self._next_obs, _ = self.group_env.reset(seed=int(self.np_rng.integers(2**31 - 1)))
@@ -134,11 +134,7 @@ class RLOOAgent(PPOAgent):
         with torch.inference_mode():
             noise = self.policy.draw_noise((cfg.n_steps, n), self.gen)
             for t in range(cfg.n_steps):
-                self._store_obs(t, self._next_obs)
-                action, logprob, value = self.policy.act(buf.obs_at(t), self.gen, heads=heads, noise=noise[t])
-                bnp["actions"][t] = action.numpy()
-                bnp["logprobs"][t] = logprob.numpy()
-                bnp["values"][t] = value.numpy()
+                action = self.act_and_store(t, heads, noise[t])
                 self._next_obs, reward, term, trunc, info = self.venv.step(self._env_action(action))
                 mask[t] = active
                 reward = np.where(active, np.asarray(reward, np.float64), 0.0)
