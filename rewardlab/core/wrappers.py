@@ -8,6 +8,12 @@ success flag and per-term sums, and the same record is queued for ``pop_episodes
 Where a ``RecordEpisodeStatistics``/``Monitor`` sits matters (below a shaping wrapper it
 records the unshaped return, above it the shaped one); these wrappers record both, so no
 monitor is needed.
+
+Wrapper order (the table is in ``docs/concepts.md``): a reward wrapper below the shaping
+wrapper (``NormalizeReward``, ``ClipReward``, ``TransformReward``) would turn the "true"
+return into a transformed one, so it is refused; an action wrapper below it (``ClipAction``,
+``RescaleAction``) is followed, so the terms see the action the env executes.
+``pop_episodes(env)`` finds the shaping wrapper under any outer (vector) wrappers.
 """
 
 from __future__ import annotations
@@ -18,13 +24,79 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorWrapper
+from gymnasium.vector import AutoresetMode, VectorActionWrapper, VectorRewardWrapper, VectorWrapper
+from gymnasium.wrappers.utils import RunningMeanStd
+from gymnasium.wrappers.vector import NormalizeObservation as _GymNormalizeObservation
 
 from rewardlab.core.stack import RewardStack
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument, TermError, TermOutputError
 
-__all__ = ["ShapedEnv", "ShapedVectorEnv", "EpisodeRecord"]
+__all__ = ["ShapedEnv", "ShapedVectorEnv", "EpisodeRecord", "pop_episodes", "check_vector_wrappers",
+           "NormalizeObservation"]
+
+_REWARD_FIX = ("put it above (outside) the shaping wrapper: the terms and the true return are computed from the "
+               "env's own reward, and the learner sees the transformed shaped reward")
+
+
+def _chain(env: Any) -> list[Any]:
+    """``env`` and every env it wraps, outermost first."""
+    out = [env]
+    while isinstance(out[-1], (gym.Wrapper, VectorWrapper)):
+        out.append(out[-1].env)
+    return out
+
+
+def _is_reward_wrapper(env: Any) -> bool:
+    return isinstance(env, (gym.RewardWrapper, gym.wrappers.NormalizeReward, VectorRewardWrapper,
+                            gym.wrappers.vector.NormalizeReward))
+
+
+def _refuse_reward_wrappers(env: Any, where: str) -> None:
+    for inner in _chain(env):
+        if _is_reward_wrapper(inner):
+            raise InvalidArgument(
+                f"{type(inner).__name__} is below {where}: the 'true' return and every term would see its "
+                f"transformed reward instead of the env's; {_REWARD_FIX}"
+            )
+
+
+def check_vector_wrappers(env: gym.Env) -> None:
+    """Refuse per-copy wrappers that a ``ShapedVectorEnv`` above the vector env cannot account for.
+
+    ``env`` is one copy of a vector env (with its ``wrappers=``). A reward wrapper there changes
+    the reward the terms and the true return see; an action wrapper there changes the executed
+    action where the batched terms cannot follow it (put its vector twin,
+    ``gymnasium.wrappers.vector.ClipAction``, above the ``ShapedVectorEnv`` instead).
+    """
+    _refuse_reward_wrappers(env, "the shaping wrapper (in a vector copy's wrappers)")
+    for inner in _chain(env):
+        if isinstance(inner, gym.ActionWrapper):
+            raise InvalidArgument(
+                f"{type(inner).__name__} is in a vector copy's wrappers, below the shaping wrapper: the env would "
+                f"execute the transformed action while the terms see the agent's; apply "
+                f"gymnasium.wrappers.vector.{type(inner).__name__} to the shaped vector env instead (above it, the "
+                f"terms see the action the env executes)"
+            )
+
+
+def pop_episodes(env: Any) -> list[EpisodeRecord]:
+    """Episodes finished since the last call, from the shaping wrapper under any outer wrappers.
+
+    >>> import gymnasium as gym
+    >>> from rewardlab.shaping.basic import EnvReward
+    >>> venv = ShapedVectorEnv(gym.make_vec("CartPole-v1", num_envs=1, vectorization_mode="sync"),
+    ...                        RewardStack([EnvReward()]))
+    >>> outer = gym.wrappers.vector.RecordEpisodeStatistics(venv)
+    >>> _ = outer.reset(seed=0)
+    >>> while not outer.step([0])[2].any(): pass
+    >>> [(r.true_return, r.length) for r in pop_episodes(outer)]
+    [(11.0, 11)]
+    """
+    for inner in _chain(env):
+        if isinstance(inner, (ShapedEnv, ShapedVectorEnv)):
+            return inner.pop_episodes()
+    raise InvalidArgument(f"no ShapedEnv or ShapedVectorEnv under {env!r}: only a shaped env records episodes")
 
 
 @dataclass
@@ -220,6 +292,11 @@ class ShapedVectorEnv(VectorWrapper):
                 "ShapedVectorEnv needs an autoresetting vector env (SAME_STEP or NEXT_STEP), got DISABLED"
             )
         self.autoreset_mode = mode
+        _refuse_reward_wrappers(env, "ShapedVectorEnv")
+        for copy_env in getattr(env.unwrapped, "envs", None) or []:  # SyncVectorEnv: each copy's own wrappers
+            check_vector_wrappers(copy_env)
+        # Vector action wrappers below: the terms see the action the env executes.
+        self._action_maps = [w for w in _chain(env) if isinstance(w, VectorActionWrapper)]
         self.stack = stack
         stack.bind(self.num_envs)
         self._all = np.arange(self.num_envs)
@@ -251,7 +328,10 @@ class ShapedVectorEnv(VectorWrapper):
             next_obs = _replace_rows(obs, done, info["final_obs"])
             t_info = merge_final_info(info, info.get("final_info", {}), done)
 
-        t = Transition(self._prev_obs, np.asarray(actions), next_obs, env_r, term, trunc, t_info, self._all)
+        executed = actions
+        for w in self._action_maps:
+            executed = w.actions(executed)
+        t = Transition(self._prev_obs, np.asarray(executed), next_obs, env_r, term, trunc, t_info, self._all)
         if not self._reset_next.any():  # always so with SAME_STEP
             active = None
             total, parts = _evaluate(self.stack, t, self.env)
@@ -336,7 +416,10 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
                                   "(rewardlab.make(env_id, reward=[...])) instead")
         else:
             raise InvalidArgument(f"stack must be a RewardStack or a list of term specs, got {type(stack).__name__}")
+        _refuse_reward_wrappers(env, "ShapedEnv")
         super().__init__(env)
+        # Action wrappers below (ClipAction, RescaleAction): the terms see the executed action.
+        self._action_maps = [w for w in _chain(env) if isinstance(w, gym.ActionWrapper)]
         self.stack = stack
         stack.bind(1)
         self._ids = np.zeros(1, np.int64)
@@ -354,8 +437,11 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def step(self, action):
         obs, env_r, term, trunc, info = self.env.step(action)
         b_info = _info_to_batch(info)
+        executed = action
+        for w in self._action_maps:
+            executed = w.action(executed)
         t = Transition(
-            _batch1(self._prev_obs), np.asarray(action)[None], _batch1(obs),
+            _batch1(self._prev_obs), np.asarray(executed)[None], _batch1(obs),
             np.asarray([env_r], np.float64), np.asarray([term]), np.asarray([trunc]), b_info, self._ids,
         )
         total, parts = _evaluate(self.stack, t, self.env)
@@ -378,3 +464,50 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
         """Episodes finished since the last call (oldest first)."""
         out, self._stats.finished = self._stats.finished, []
         return out
+
+
+class NormalizeObservation(_GymNormalizeObservation):
+    """Gymnasium's vector ``NormalizeObservation`` that also accepts ``SAME_STEP`` autoreset.
+
+    Gymnasium 1.2's wrapper asserts ``NEXT_STEP`` (with ``SAME_STEP`` the final observation of
+    an ended episode is in ``info["final_obs"]``, not in the batch). This one updates the
+    statistics with those final observations too and normalises them in ``info["final_obs"]``,
+    so an agent that bootstraps from them sees what the policy sees. With ``NEXT_STEP`` it is
+    Gymnasium's wrapper unchanged.
+
+    >>> import gymnasium as gym
+    >>> venv = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync",
+    ...                     vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+    >>> env = NormalizeObservation(venv)
+    >>> obs, _ = env.reset(seed=0)
+    >>> bool(abs(obs).max() < 2.0)
+    True
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, epsilon: float = 1e-8):
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode != AutoresetMode.SAME_STEP:
+            super().__init__(env, epsilon)
+        else:  # the parent's __init__ without its (and its base class's) NEXT_STEP assertion
+            gym.utils.RecordConstructorArgs.__init__(self, epsilon=epsilon)
+            VectorWrapper.__init__(self, env)
+            self.obs_rms = RunningMeanStd(shape=self.single_observation_space.shape,
+                                          dtype=self.single_observation_space.dtype)
+            self.epsilon = epsilon
+            self._update_running_mean = True
+        self._same_step = mode == AutoresetMode.SAME_STEP
+
+    def step(self, actions):
+        obs, reward, term, trunc, info = self.env.step(actions)
+        done = np.asarray(term, bool) | np.asarray(trunc, bool)
+        if self._same_step and done.any() and "final_obs" in info:
+            rows = np.flatnonzero(done)
+            finals = np.stack([info["final_obs"][i] for i in rows])
+            if self._update_running_mean:
+                self.obs_rms.update(finals)
+            scale = np.sqrt(self.obs_rms.var + self.epsilon)
+            final_obs = np.array(info["final_obs"], copy=True)
+            for j, i in enumerate(rows):
+                final_obs[i] = (finals[j] - self.obs_rms.mean) / scale
+            info = {**info, "final_obs": final_obs}
+        return self.observations(obs), reward, term, trunc, info

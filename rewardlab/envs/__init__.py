@@ -1,21 +1,25 @@
 """Environment families and ``make``/``make_vec``.
 
 Names are ``family/Task`` (``minihack/Room-5x5``); any Gymnasium id (``CartPole-v1``) works
-too. Families import their heavy dependencies only when one of their envs is made.
+too. Families import their heavy dependencies only when one of their envs is made. Every name
+is also a Gymnasium id (``gymnasium.make("minihack/Room-5x5")``, ``gymnasium.make_vec(...)``):
+see ``rewardlab.envs.gym_registry``.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode
 
 from rewardlab.core.registry import Registry
 from rewardlab.core.stack import RewardStack
 from rewardlab.core.terms import build_stack
-from rewardlab.core.wrappers import ShapedEnv, ShapedVectorEnv
+from rewardlab.core.wrappers import ShapedEnv, ShapedVectorEnv, check_vector_wrappers
+from rewardlab.envs.gym_registry import EnvEntry, VectorEnvEntry, register_gym_id, register_gym_ids
 from rewardlab.errors import InvalidArgument, RewardLabError, UnknownNameError
 
 __all__ = ["ENVS", "register_env", "make", "make_vec", "env_names"]
@@ -28,17 +32,32 @@ VECTOR_ENVS: Registry[Any] = Registry("vector env", manifest="VECTOR_ENVS")
 
 
 def register_env(name: str, factory: Any) -> None:
-    """Register ``name`` → a callable ``factory(**kwargs) -> gym.Env``."""
+    """Register ``name`` → a callable ``factory(**kwargs) -> gym.Env`` (also as a Gymnasium id)."""
     ENVS.register(name, value=factory)
+    register_gym_id(name)
 
 
 def env_names() -> list[str]:
     return ENVS.names()
 
 
+def _set_spec(env: gym.Env, env_id: str, kwargs: dict[str, Any]) -> None:
+    """``env.spec`` names the rewardlab id (not the upstream one), and ``gym.make(env.spec)`` rebuilds it."""
+    env.unwrapped.spec = EnvSpec(
+        id=env_id, entry_point=EnvEntry(env_id), vector_entry_point=VectorEnvEntry(env_id),
+        kwargs=dict(kwargs), disable_env_checker=True, order_enforce=False, additional_wrappers=(),
+    )
+    inner: Any = env
+    while isinstance(inner, gym.Wrapper):  # a wrapper caches the spec it first saw
+        inner._cached_spec = None
+        inner = inner.env
+
+
 def _make_base(env_id: str, **kwargs: Any) -> gym.Env:
     if env_id in ENVS:
-        return ENVS.get(env_id)(**kwargs)
+        env = ENVS.get(env_id)(**kwargs)
+        _set_spec(env, env_id, kwargs)
+        return env
     if env_id in gym.registry:
         try:
             return gym.make(env_id, **kwargs)
@@ -70,22 +89,67 @@ def make(env_id: str, reward: Any = None, *, gamma: float | None = None, **kwarg
     return env if stack is None else ShapedEnv(env, stack)
 
 
+
 def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | None = None,
-             autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP, **kwargs: Any) -> gym.vector.VectorEnv:
-    """``num_envs`` copies in a ``SyncVectorEnv`` (or, for names in ``VECTOR_ENVS``, the family's own
-    batched ``VectorEnv``); with ``reward`` wrap it in ``ShapedVectorEnv``."""
-    if num_envs < 1:
-        raise InvalidArgument(f"num_envs must be >= 1, got {num_envs}")
-    if env_id in VECTOR_ENVS and autoreset_mode == AutoresetMode.SAME_STEP:
+             vectorization_mode: str | None = None, wrappers: Sequence[Callable[[gym.Env], gym.Env]] | None = None,
+             autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP, vector_kwargs: dict[str, Any] | None = None,
+             **kwargs: Any) -> gym.vector.VectorEnv:
+    """``num_envs`` copies built by ``gymnasium.make_vec``; with ``reward`` wrap them in ``ShapedVectorEnv``.
+
+    The shaping is applied once, on the batch, in this process, whatever the vectorisation.
+
+    Args:
+        vectorization_mode: ``"sync"`` (``SyncVectorEnv``, one process), ``"async"``
+            (``AsyncVectorEnv``: each copy steps in its own worker process) or ``None``: the
+            family's own batched vector env where it has one (``VECTOR_ENVS``: gymnax/minigrid,
+            one jitted step for all copies), else ``"sync"``.
+        wrappers: per-copy wrappers (``gymnasium.make_vec``'s ``wrappers=``), applied below the
+            shaping wrapper; reward wrappers and action wrappers there are refused (see
+            ``docs/concepts.md``, wrapper order).
+        autoreset_mode: ``SAME_STEP`` (default: the final observation is in ``info["final_obs"]``
+            on the step an episode ends, which our agents need to bootstrap truncated episodes)
+            or ``NEXT_STEP`` (Gymnasium's default).
+        vector_kwargs: more arguments of the vector env class (``context=`` for ``async``, ...).
+
+    >>> venv = make_vec("CartPole-v1", 2, reward=["env", "step_penalty"], vectorization_mode="sync")
+    >>> _ = venv.reset(seed=0)
+    >>> venv.step([0, 1])[1]
+    array([0.99, 0.99], dtype=float32)
+    """
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise InvalidArgument(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if vectorization_mode not in (None, "sync", "async"):
+        raise InvalidArgument(f"vectorization_mode must be 'sync', 'async' or None, got {vectorization_mode!r}")
+    try:
+        autoreset_mode = AutoresetMode(autoreset_mode)
+    except ValueError:
+        raise InvalidArgument(f"autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
+                              f"got {autoreset_mode!r}") from None
+    stack = _as_stack(reward, gamma)  # bad term specs fail before any env is built
+    wrappers = list(wrappers or [])
+    native = env_id in VECTOR_ENVS and vectorization_mode is None and not wrappers and not vector_kwargs
+    if native and autoreset_mode == AutoresetMode.SAME_STEP:
         venv = VECTOR_ENVS.get(env_id)(num_envs, **kwargs)
-        stack = _as_stack(reward, gamma)
         return venv if stack is None else ShapedVectorEnv(venv, stack)
-    _make_base(env_id, **kwargs).close()  # fail early, in this process, with a clear error
-    venv = gym.vector.SyncVectorEnv(
-        [functools.partial(_make_base, env_id, **kwargs) for _ in range(num_envs)],
-        autoreset_mode=autoreset_mode,
-    )
-    stack = _as_stack(reward, gamma)
+    # One copy built here first: a bad kwarg fails in this process with a clear error (not in a
+    # worker), and the per-copy wrapper stack is checked for orders that break the bookkeeping.
+    probe = _make_base(env_id, **kwargs)
+    try:
+        for wrapper in wrappers:
+            probe = wrapper(probe)
+        if stack is not None:
+            check_vector_wrappers(probe)
+    finally:
+        probe.close()
+    if env_id not in gym.registry and env_id in ENVS:  # registered before the Gymnasium hook existed
+        register_gym_id(env_id)
+    try:
+        venv = gym.make_vec(env_id, num_envs, vectorization_mode=vectorization_mode or "sync",
+                            vector_kwargs={"autoreset_mode": autoreset_mode, **(vector_kwargs or {})},
+                            wrappers=wrappers, **kwargs)
+    except TypeError as e:
+        raise InvalidArgument(f"env {env_id!r}: {e}") from e
     return venv if stack is None else ShapedVectorEnv(venv, stack)
 
 
+register_gym_ids(ENVS.names())

@@ -10,7 +10,8 @@ Rules that keep the optimal policy unchanged, each tested by value iteration on 
   (learned, or one that reads the visible map) is telescoped consistently.
 
 A potential is a callable ``phi(obs, info) -> np.ndarray`` over a batch (``info`` is the
-vector-form info of the same states, or ``None`` where it is not known). Built-in named
+vector-form info of the same states, or ``None`` where it is not known), called with two
+positional arguments, so its parameters may have any names (``lambda o, i: ...``). Built-in named
 potentials are declared in the ``POTENTIALS`` mapping of a package manifest (``shaping/manifest.py``,
 ``envs/manifest.py``); register your own with ``@register_potential("name")`` or pass
 ``"package.module:function"``.
@@ -49,10 +50,7 @@ def resolve_potential(potential: str | Potential, params: dict[str, Any] | None 
         factory = load_attr(potential)
     else:
         factory = POTENTIALS.get(potential)
-    # A registered/imported object is a factory when it takes the params (or none at all).
-    sig = inspect.signature(factory)
-    takes_state = list(sig.parameters)[:2] == ["obs", "info"]
-    if takes_state:
+    if _is_potential(factory, potential, params):
         if params:
             raise ConfigError(f"potential {potential!r} is a plain function and takes no params, got {sorted(params)}")
         return factory
@@ -60,6 +58,40 @@ def resolve_potential(potential: str | Potential, params: dict[str, Any] | None 
         return factory(**params)
     except TypeError as e:
         raise ConfigError(f"potential {potential!r}: {e}") from e
+
+
+def _is_potential(fn: Any, potential: Any, params: dict[str, Any]) -> bool:
+    """Whether ``fn`` is the potential ``phi(obs, info)`` itself (else it is a factory of one).
+
+    ``phi`` is called positionally, so its parameters may have any names (``lambda o, i: ...``).
+    A function whose first two parameters are ``obs, info`` is a potential; otherwise one that
+    needs exactly two positional arguments is a potential (unless ``params`` are given, which
+    only a factory takes), and one callable with no arguments (``stairs_distance(cap=20.0)``) is
+    a factory. Anything else cannot be either: a clear error names its signature.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: assume phi(obs, info)
+        return True
+    if list(sig.parameters)[:2] == ["obs", "info"]:
+        return True
+    if params:
+        return False
+
+    def binds(*args: Any) -> bool:
+        try:
+            sig.bind(*args)
+        except TypeError:
+            return False
+        return True
+
+    if binds(None, None) and not binds():
+        return True
+    if binds():
+        return False
+    label = potential if isinstance(potential, str) else getattr(potential, "__name__", type(potential).__name__)
+    raise ConfigError(f"potential {label!r} has signature {sig}: a potential is called as phi(obs, info) with two "
+                      f"positional arguments (any names: lambda o, i: ...), a potential factory as factory(**params)")
 
 
 class PotentialShaping(Term):
