@@ -109,8 +109,10 @@ class DerlConfig(_Strict):
     """largest program (prefix tokens = tree nodes)"""
     max_depth: int = Field(4, ge=1, le=16)
     """deepest nesting"""
-    failure_score: float = 0.0
-    """score of a program that is invalid or whose training crashed"""
+    failure_score: float = -1.0
+    """score of a program that is invalid or whose training crashed: -1 as in the DERL reference
+    (``expression_check.py`` scores an invalid program -1, below every validation score in [0, 1]);
+    0 was rewardlab's earlier default"""
     unique: bool = True
     """resample a program already proposed in the same round (up to 50 tries)"""
     dir: str | None = None

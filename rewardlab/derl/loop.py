@@ -5,7 +5,8 @@ ordinary ``run_experiment`` (the experiment's env/agent/train/eval, reward =
 ``derl_program``), run in a worker process (spawn) with the experiment's fixed step budget.
 A candidate's score is its final evaluation on the *unshaped* env (success rate, mean over
 ``train.seeds``; the true return for envs without a success flag); invalid programs and
-crashed trainings score ``derl.failure_score`` with the reason logged. After the K scores
+crashed trainings score ``derl.failure_score`` (default −1, the DERL reference's score of an invalid
+program) with the reason logged. After the K scores
 the optimizer is updated (GRPO, evolution's population, the LLM's history).
 
 DERL run directory (never reused)::

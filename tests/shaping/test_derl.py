@@ -258,8 +258,21 @@ def test_config_errors_name_the_field(tmp_path):
 
 # -- the loop --------------------------------------------------------------------------------
 
+def test_invalid_programs_score_minus_one_by_default_and_failure_score_overrides(tmp_path):
+    """The DERL reference (expression_check.py) scores an invalid program -1; 0 stays an option.
+    Every reply is invalid, so nothing trains."""
+    replies = {"proposer": "rewardlab.derl.search:ScriptedProposer",
+               "params": {"replies": ["add(env, nothing)", "scale(2)", ""]}}
+    for extra, expected in (({}, -1.0), ({"failure_score": 0.0}, 0.0)):
+        data = _grid_config(tmp_path / str(expected), method="llm", rounds=1, llm=replies, **extra)
+        summary = run_derl(parse_config(data))
+        assert [c["status"] for c in summary.candidates] == ["invalid"] * 3
+        assert [c["score"] for c in summary.candidates] == [expected] * 3
+        assert summary.rounds[0]["mean_score"] == expected
+
+
 def test_loop_in_process_scores_invalid_llm_programs_as_failures(tmp_path):
-    data = _grid_config(tmp_path, method="llm", rounds=1, failure_score=-1.0,
+    data = _grid_config(tmp_path, method="llm", rounds=1,
                         llm={"proposer": "rewardlab.derl.search:ScriptedProposer",
                              "params": {"replies": ["env", "add(env, nothing)", "scale(2, corner)"]}})
     cfg = parse_config(data)
