@@ -141,10 +141,15 @@ def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | N
             check_vector_wrappers(probe)
     finally:
         probe.close()
-    if env_id not in gym.registry and env_id in ENVS:  # registered before the Gymnasium hook existed
-        register_gym_id(env_id)
+    target: str | EnvSpec = env_id
+    if env_id in ENVS:
+        # Our spec, with the kwargs Gymnasium's make would take for itself (max_episode_steps)
+        # bound to the entry point, and no env checker on every copy (rewardlab.make has none).
+        own = {k: kwargs.pop(k) for k in ("max_episode_steps",) if k in kwargs}
+        target = EnvSpec(id=env_id, entry_point=EnvEntry(env_id, **own), disable_env_checker=True,
+                         order_enforce=False, kwargs={})
     try:
-        venv = gym.make_vec(env_id, num_envs, vectorization_mode=vectorization_mode or "sync",
+        venv = gym.make_vec(target, num_envs, vectorization_mode=vectorization_mode or "sync",
                             vector_kwargs={"autoreset_mode": autoreset_mode, **(vector_kwargs or {})},
                             wrappers=wrappers, **kwargs)
     except TypeError as e:

@@ -37,25 +37,29 @@ class EnvEntry:
     """Gymnasium entry point of one rewardlab id: ``rewardlab.make(env_id, **kwargs)``.
 
     An object (not a string path) because the id must travel with it; it pickles by value, so
-    ``AsyncVectorEnv`` workers rebuild it without a registry lookup.
+    ``AsyncVectorEnv`` workers rebuild it without a registry lookup. ``bound`` holds env kwargs
+    that ``gymnasium.make`` would take for itself (``max_episode_steps``: it would put a
+    ``TimeLimit`` above the shaping wrapper instead of passing it to the family).
     """
 
-    def __init__(self, env_id: str):
+    def __init__(self, env_id: str, **bound: Any):
         self.env_id = env_id
+        self.bound = bound
 
     def __call__(self, **kwargs: Any) -> gym.Env:
         from rewardlab.envs import make
 
-        return make(self.env_id, **kwargs)
+        return make(self.env_id, **self.bound, **kwargs)
 
     def __repr__(self) -> str:
-        return f"rewardlab.make({self.env_id!r})"
+        extra = "".join(f", {k}={v!r}" for k, v in self.bound.items())
+        return f"rewardlab.make({self.env_id!r}{extra})"
 
     def __eq__(self, other: object) -> bool:  # specs compare entry points
-        return isinstance(other, EnvEntry) and other.env_id == self.env_id
+        return type(other) is type(self) and other.env_id == self.env_id and other.bound == self.bound
 
     def __hash__(self) -> int:
-        return hash(("EnvEntry", self.env_id))
+        return hash((type(self).__name__, self.env_id, tuple(sorted(self.bound))))
 
 
 class VectorEnvEntry(EnvEntry):
@@ -70,16 +74,10 @@ class VectorEnvEntry(EnvEntry):
         from rewardlab.envs import make_vec
 
         kwargs.setdefault("autoreset_mode", AutoresetMode.NEXT_STEP)
-        return make_vec(self.env_id, num_envs, **kwargs)
+        return make_vec(self.env_id, num_envs, **self.bound, **kwargs)
 
     def __repr__(self) -> str:
         return f"rewardlab.make_vec({self.env_id!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, VectorEnvEntry) and other.env_id == self.env_id
-
-    def __hash__(self) -> int:
-        return hash(("VectorEnvEntry", self.env_id))
 
 
 def register_gym_id(env_id: str) -> None:
