@@ -78,7 +78,8 @@ class RewardConfig(_Section):
                 Annotated[float, Field(ge=-MAX_REWARD, le=MAX_REWARD)]] | None = None
     """optional ``[low, high]`` clip of the total reward (finite float32 values)"""
     gate: dict[str, Any] | None = None
-    """optional G-RA gate ``{outcome: term, gated: [terms], threshold: 0.5, mode: episode|running}``"""
+    """optional G-RA gate ``{outcome: term, gated: [terms], threshold: 0.5, mode: episode|running}``, or with
+    priority levels ``{levels: [[outcome terms], [level 1 terms], ...], threshold: [one per gating level]}``"""
     normalize: str | None = None
     """optional group normalisation for group-relative learners: ``gdpo`` or ``sum``"""
     variants: dict[str, dict[str, float]] | None = None
