@@ -25,7 +25,7 @@ from rewardlab.envs.swe.corpus import load_corpus
 
 TERMS = [
     {"name": "env", "weight": 1.0},
-    {"name": "verpo", "weight": 0.5, "params": {"mode": "final", "online": False}},
+    {"name": "verpo", "weight": 0.5, "params": {"mode": "final", "prior": "corpus", "online": False}},
     {"name": "info_signal", "as": "localize", "weight": 0.3, "params": {"key": "opened_buggy_file", "reward": 1.0}},
     {"name": "info_signal", "as": "test_improved", "weight": 0.3, "params": {"key": "test_run_improved",
                                                                               "reward": 1.0}},

@@ -8,6 +8,9 @@
   it calls; an agent not listed honours none. The config check refuses a term that needs a
   hook its agent ignores. The PPO-core agents declare the same set on their class
   (``PPOAgent.honoured_hooks``); a test keeps the two equal.
+- ``GROUP_NORMALIZE``: agent name → the ``reward.normalize`` modes (GDPO ``gdpo``, GRPO ``sum``)
+  it applies to the per-term returns of its episode groups; the config check refuses
+  ``reward.normalize`` with any other agent.
 """
 
 _ALL_HOOKS = ["update", "extra_advantages", "discount", "bind_agent", "state_dict"]
@@ -44,4 +47,9 @@ HONOURED_HOOKS = {
     "sb3_ppo": [],
     "sb3_a2c": [],
     "sb3_dqn": [],
+}
+
+GROUP_NORMALIZE = {
+    "rloo": ["gdpo", "sum"],
+    "text_rloo": ["gdpo", "sum"],
 }

@@ -278,6 +278,10 @@ def _check_agent_terms(cfg: ExperimentConfig) -> None:
     ``jax_ppo``: ``JAX_RL_TERMS``) refuses terms that registry lacks, listing the ones it has."""
     from rewardlab.core.registry import manifest_entries
 
+    if cfg.reward.normalize is not None and cfg.agent.name not in manifest_entries("GROUP_NORMALIZE"):
+        agents = ", ".join(sorted(manifest_entries("GROUP_NORMALIZE")))
+        raise ConfigError(f"reward.normalize: agent {cfg.agent.name!r} has no episode groups to normalise in; "
+                          f"agents that apply it: {agents}")
     registry_key = manifest_entries("AGENT_TERMS").get(cfg.agent.name)
     if registry_key is None:
         if cfg.reward.variants:

@@ -183,12 +183,13 @@ def _raised_at(e: BaseException) -> str:
 
 def _zscore(x: np.ndarray, axis: int | None, eps: float) -> np.ndarray:
     mean = x.mean(axis=axis, keepdims=axis is not None)
-    std = x.std(axis=axis, keepdims=axis is not None)
+    n = x.size if axis is None else x.shape[axis]
+    std = x.std(axis=axis, keepdims=axis is not None, ddof=1 if n > 1 else 0)  # unbiased, as torch.std
     return (x - mean) / (std + eps)
 
 
 def group_advantages(term_returns: Sequence[np.ndarray], weights: Sequence[float], mode: str = "gdpo",
-                     eps: float = 1e-6) -> np.ndarray:
+                     eps: float = 1e-4) -> np.ndarray:
     """Group-relative advantages from several reward terms, each of shape ``(groups, size)``.
 
     - ``"sum"`` (GRPO): ``z_group(Σ_k w_k r_k)``;
@@ -196,12 +197,15 @@ def group_advantages(term_returns: Sequence[np.ndarray], weights: Sequence[float
       its group first, so a rare term is not drowned by a frequent one and different reward
       combinations keep different advantages; then the batch is normalised.
 
+    ``z`` uses the unbiased std and ``eps = 1e-4``, as the GDPO reference (NVlabs/GDPO,
+    ``trl-GDPO/.../grpo_trainer.py``) does; a group whose values are all equal gets 0.
+
     >>> a = np.array([[1.0, 0.0, 0.0, 0.0]])  # term a: rarely earned in this group
     >>> b = np.array([[0.0, 1.0, 1.0, 0.0]])  # term b: earned by half the group
     >>> group_advantages([a, b], [1.0, 1.0], "sum").round(2)  # rollouts 0, 1, 2 collapse
-    array([[ 0.58,  0.58,  0.58, -1.73]])
+    array([[ 0.5,  0.5,  0.5, -1.5]])
     >>> group_advantages([a, b], [1.0, 1.0], "gdpo").round(2)  # the rare success stands out
-    array([[ 0.8 ,  0.46,  0.46, -1.72]])
+    array([[ 0.69,  0.4 ,  0.4 , -1.49]])
     """
     if mode not in NORMALIZE_MODES:
         raise InvalidArgument(f"group normalisation mode must be one of {NORMALIZE_MODES}, got {mode!r}")

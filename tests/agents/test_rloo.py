@@ -1,6 +1,7 @@
 """The episodic group-relative agents ``rloo`` / ``text_rloo`` (``rewardlab.agents.rloo``):
 group batches, RLOO/GRPO advantages against a hand computation, the update sees only the
-episodes' steps, no critic, config errors, declared hooks, checkpoints, the text variant."""
+episodes' steps, no critic, config errors, declared hooks, checkpoints, the text variant; GDPO
+(``reward.normalize``) on the per-term returns against a hand computation."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from rewardlab.agents import AGENTS
 from rewardlab.agents.params import validate_agent_params
 from rewardlab.agents.ppo import ppo_loss
 from rewardlab.agents.rloo import RLOOAgent, TextRLOOAgent, make_rloo, make_text_rloo
+from rewardlab.config.schema import parse_config
 from rewardlab.core import RewardStack, ShapedVectorEnv
 from rewardlab.core.registry import manifest_entries
 from rewardlab.errors import ConfigError, InvalidArgument
-from rewardlab.shaping.basic import EnvReward
+from rewardlab.shaping.basic import EnvReward, StepPenalty
 
 HORIZON = 5
 
@@ -228,3 +230,75 @@ def test_text_rloo_on_alfworld_groups_share_a_game(tmp_path):
     assert agent.num_timesteps >= 40
     ep = agent._episodes
     assert ep.active.shape[1] == 4 and ep.lengths.max() <= 5
+
+
+# -- GDPO: reward.normalize (gdpo / sum) on the per-term episode returns ----------------------------
+
+PENALTY, PENALTY_WEIGHT = 0.1, 2.0
+
+
+def two_term_venv(normalize, n=8, clip=None):
+    venv = gym.vector.SyncVectorEnv([ChooseEnv for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
+    stack = RewardStack([EnvReward(), StepPenalty(PENALTY)], weights=[1.0, PENALTY_WEIGHT], normalize=normalize,
+                        clip=clip)
+    return ShapedVectorEnv(venv, stack)
+
+
+def z(x, eps=1e-4):
+    """The GDPO reference's normalisation: unbiased std, eps 1e-4."""
+    return (x - x.mean()) / (x.std(ddof=1) + eps)
+
+
+@pytest.mark.parametrize("mode", ["gdpo", "sum"])
+def test_group_normalisation_of_a_hand_computed_batch(mode):
+    agent = make_rloo(two_term_venv(mode), gamma=1.0, seed=3, params={"group_size": 4, "n_steps": 8})
+    agent.learn(0)
+    agent.collect_rollout()
+    returns, lengths, active = by_hand(agent.buffer.np["actions"][: agent._steps])
+    assert 0 < returns.mean() < 1 and len(set(lengths)) > 1, "both terms should vary; change the seed"
+    env_r, pen_r = returns, -PENALTY * lengths  # the terms' raw episode returns
+    np.testing.assert_allclose(agent._term_returns["step_penalty"], PENALTY_WEIGHT * pen_r, rtol=1e-6)
+
+    groups = [slice(0, 4), slice(4, 8)]
+    if mode == "gdpo":  # each term normalised in its group, weighted sum, then the batch normalised
+        combined = np.zeros(8)
+        for g in groups:
+            combined[g] = 1.0 * z(env_r[g]) + PENALTY_WEIGHT * z(pen_r[g])
+        expected_ep = z(combined)
+    else:  # GRPO on the weighted sum
+        total = env_r + PENALTY_WEIGHT * pen_r
+        expected_ep = np.concatenate([z(total[g]) for g in groups])
+    advantages, _, _ = agent.compute_advantages()
+    np.testing.assert_allclose(advantages.numpy(), np.where(active, expected_ep[None, :], 0.0), rtol=1e-5, atol=1e-5)
+
+
+def test_gdpo_differs_from_sum_and_keeps_the_rare_term_apart():
+    """Same batch, both modes: an episode with equal summed reward but another combination of
+    terms gets its own advantage only under GDPO (here: the step penalty's weight is large)."""
+    adv = {}
+    for mode in ("gdpo", "sum"):
+        agent = make_rloo(two_term_venv(mode), gamma=1.0, seed=3, params={"group_size": 4, "n_steps": 8})
+        agent.learn(0)
+        agent.collect_rollout()
+        adv[mode] = agent.episode_advantages()
+    assert not np.allclose(adv["gdpo"], adv["sum"])
+    assert abs(adv["gdpo"].mean()) < 1e-6  # batch-normalised
+
+
+def test_clip_with_normalize_is_refused():
+    with pytest.raises(InvalidArgument, match=r"reward\.normalize = 'gdpo' cannot be combined with reward\.clip"):
+        make_rloo(two_term_venv("gdpo", clip=(-1.0, 1.0)), gamma=1.0, seed=0, params={"group_size": 4})
+
+
+def _config(agent: str) -> dict:
+    params = {"group_size": 2} if agent == "rloo" else {}
+    return {"name": "t", "env": {"id": "CartPole-v1", "n_envs": 2},
+            "reward": {"terms": [{"name": "env"}], "normalize": "gdpo"},
+            "agent": {"name": agent, "params": params}, "train": {"total_steps": 100}}
+
+
+def test_config_check_refuses_normalize_without_groups():
+    assert parse_config(_config("rloo")).reward.normalize == "gdpo"
+    with pytest.raises(ConfigError, match=r"^reward\.normalize: agent 'ppo' has no episode groups to normalise in; "
+                                          r"agents that apply it: rloo, text_rloo$"):
+        parse_config(_config("ppo"))

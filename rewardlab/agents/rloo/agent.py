@@ -11,7 +11,14 @@ extension points):
 2. **Advantages.** Each episode's undiscounted return ``R_i`` is compared with its group:
    ``A_i = R_i − mean of the other K−1 returns`` (RLOO), or ``(R_i − μ)/(σ + 1e-6)`` (GRPO), and
    ``A_i`` is the advantage of every step of episode ``i``. No critic, no GAE, no discount.
-   Reward terms' ``extra_advantages`` (OPRL's step-level advantages) are added on active steps.
+   With ``reward.normalize`` set on the stack the agent works on each term's episode return
+   ``R_i^k`` (the sum of ``info["reward_terms"][k]`` over the episode, divided by the term's
+   weight) instead: ``gdpo`` (GDPO, Liu et al. 2026) normalises every term within its group,
+   ``(R^k − μ_g^k)/(σ_g^k + 1e-4)``, sums with the stack's weights and normalises that sum over
+   the batch; ``sum`` (GRPO on the summed reward) normalises ``Σ_k w_k R^k`` within the group
+   (``rewardlab.core.stack.group_advantages``, unbiased std as in the GDPO reference).
+   Reward terms' ``extra_advantages`` (OPRL's step-level advantages, VeRPO's group-relative
+   partial-test score) are added on active steps.
 3. **Update.** The PPO clipped surrogate (``ppo_loss`` with ``vf_coef = 0``) over the active
    steps only, in epochs of shuffled minibatches (``EpisodicClippedUpdate``).
 
@@ -50,6 +57,7 @@ from rewardlab.agents.ppo.update import ClippedSurrogateUpdate, FlatAdam
 from rewardlab.agents.rloo.config import RLOOConfig, TextRLOOConfig
 from rewardlab.agents.text_policy import TextPPOAgent
 from rewardlab.core.groups import EpisodeGroups, GroupedVectorEnv, group_relative
+from rewardlab.core.stack import group_advantages
 from rewardlab.core.terms import AGENT_HOOKS
 from rewardlab.errors import InvalidArgument
 
@@ -118,6 +126,16 @@ class RLOOAgent(PPOAgent):
         super().__init__(venv, cfg, gamma=gamma, seed=seed)
         self._steps = 0
         self._episodes: EpisodeGroups | None = None
+        stack = getattr(venv, "stack", None)
+        self.normalize: str | None = getattr(stack, "normalize", None)
+        """the stack's group normalisation (``gdpo``, ``sum``) or None: ``baseline`` on the summed return"""
+        if self.normalize is not None and getattr(stack, "clip", None):
+            # The per-term returns would no longer add up to the clipped reward the agent saw.
+            raise InvalidArgument(f"{self.label}: reward.normalize = {self.normalize!r} cannot be combined with "
+                                  "reward.clip; allowed: one of them")
+        self._term_names: list[str] = list(getattr(stack, "names", [])) if self.normalize else []
+        self._term_weights: list[float] = [float(w) for w in getattr(stack, "weights", [])] if self.normalize else []
+        self._term_returns: dict[str, np.ndarray] = {}
 
     # -- one group batch -------------------------------------------------------------------
     def collect_rollout(self) -> None:
@@ -129,6 +147,7 @@ class RLOOAgent(PPOAgent):
         active = np.ones(n, bool)
         mask = np.zeros((cfg.n_steps, n), bool)
         returns, success = np.zeros(n), np.full(n, np.nan)
+        term_returns = {name: np.zeros(n) for name in self._term_names}
         heads = self._inference_heads()
         steps = 0
         with torch.inference_mode():
@@ -143,6 +162,13 @@ class RLOOAgent(PPOAgent):
                 bnp["terminated"][t] = active & term
                 bnp["truncated"][t] = active & trunc
                 returns += reward
+                if term_returns:
+                    parts = info.get("reward_terms")
+                    if parts is None:
+                        raise InvalidArgument(f"{self.label}: reward.normalize = {self.normalize!r} needs the "
+                                              "per-term rewards info['reward_terms'] of a ShapedVectorEnv")
+                    for name, acc in term_returns.items():
+                        acc += np.where(active, np.asarray(parts[name], np.float64), 0.0)
                 ended = active & (term | trunc)
                 steps = t + 1
                 if ended.any():
@@ -151,6 +177,7 @@ class RLOOAgent(PPOAgent):
                     if not active.any():
                         break
         self._steps = steps
+        self._term_returns = term_returns
         self.num_timesteps += steps * n
         self._episodes = EpisodeGroups(group=self.group_env.group_ids.copy(), active=mask[:steps].copy(),
                                        returns=returns, lengths=mask[:steps].sum(0), success=success,
@@ -183,7 +210,7 @@ class RLOOAgent(PPOAgent):
         ep = self._episodes
         if ep is None:
             raise InvalidArgument(f"{self.label}: compute_advantages() before collect_rollout()")
-        outcome = group_relative(ep.returns, ep.group, self.cfg.baseline)
+        outcome = self.episode_advantages()
         adv = np.where(ep.active, outcome[None, :], 0.0).astype(np.float32)
         advantages = torch.from_numpy(adv)
         returns = torch.zeros_like(advantages)
@@ -194,6 +221,21 @@ class RLOOAgent(PPOAgent):
                                                                            .astype(np.float32))
             rollout = self._group_rollout(advantages, returns)
         return advantages, returns, rollout
+
+    def episode_advantages(self) -> np.ndarray:
+        """``(n_envs,)`` the advantage of each episode of the last group batch: ``baseline`` on the
+        summed return, or the stack's ``normalize`` mode on the per-term returns (module doc)."""
+        ep = self._episodes
+        if ep is None:
+            raise InvalidArgument(f"{self.label}: episode_advantages() before collect_rollout()")
+        if self.normalize is None:
+            return group_relative(ep.returns, ep.group, self.cfg.baseline)
+        groups, size = self.group_env.num_groups, self.group_env.group_size
+        # The stack reports weighted parts; GDPO weights the normalised raw term returns.
+        raw = [np.zeros(len(ep.returns)) if w == 0 else self._term_returns[name] / w
+               for name, w in zip(self._term_names, self._term_weights, strict=True)]
+        adv = group_advantages([r.reshape(groups, size) for r in raw], self._term_weights, self.normalize)
+        return adv.reshape(-1)
 
     def update_policy(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
         """The ``update_rule`` on the active steps of the batch only."""
