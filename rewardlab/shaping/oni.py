@@ -18,8 +18,14 @@ arrived and queues new messages, so it never waits for the model. Labels become 
   Bradley-Terry loss (``BradleyTerryModel``), and its scores, standardised over the embedded
   messages, pay ``clip(z, 0, rank_cap)``;
 
-all with the count-based decay ``r = value / N(msg)^beta``, ``N`` the number of times the
-message was seen during training (across episodes).
+all with the count-based decay ``r = value / N(msg)^beta``. As in the reference code
+(``MessageWrapper`` in ``rl_baseline/obs_wrappers.py``, ``--beta_count_exponent 3``), the default
+``count: episode`` counts each message per env and clears the counts at every reset, with
+``beta = 3``: the first sighting of a helpful message in an episode pays in full, its repeats
+almost nothing (1/8, 1/27, ...). ``count: global`` is rewardlab's earlier count, one table over
+all envs and episodes of training (it was used with ``beta = 0.5``). The reference's reward
+``c_ext · r_env + c_llm · r_llm / N^beta`` (``c_ext = 0.1``, ``c_llm = 0.4`` on NetHackScore)
+is the stack ``[{name: env, weight: 0.1}, {name: oni, weight: 0.4}]``.
 
 - ``ONI_PROMPT`` / ``ONI_RANKING_PROMPT``: the labelling prompts; ``parse_preference`` /
   ``ask_preferences``; ``ONIReward`` (term ``oni``); ``MessageAnnotator``, ``PairAnnotator``;
@@ -376,6 +382,9 @@ class ONIReward(Term):
     message with ``pairs`` earlier ones (random, in random order) for the LLM to compare, and
     pays ``clip(z, 0, rank_cap)`` of the Bradley-Terry model's standardised score.
 
+    Counts are per env and cleared when the env resets (``count: episode``, the default, as in
+    the reference), or one table for all of training (``count: global``).
+
     >>> term = ONIReward(backend={"name": "scripted", "rules": "oni_nethack"}, beta=1.0)
     >>> info = {"message": np.array(["You kill the newt!", "It's a wall.", ""], object)}
     >>> t = Transition(None, None, None, np.zeros(3), np.zeros(3, bool), np.zeros(3, bool), info)
@@ -383,16 +392,21 @@ class ONIReward(Term):
     array([0., 0., 0.], dtype=float32)
     >>> term.annotator.wait_idle()
     True
-    >>> term(t)  # "You kill the newt!" is helpful, seen for the 2nd time: 1 / 2**1
+    >>> term(t)  # "You kill the newt!" is helpful, seen by env 0 for the 2nd time: 1 / 2**1
     array([0.5, 0. , 0. ], dtype=float32)
+    >>> term.reset(np.array([0]))  # env 0 starts a new episode: its counts are cleared
+    >>> term(t)
+    array([1., 0., 0.], dtype=float32)
     >>> term.close()
     """
 
     name = "oni"
 
-    def __init__(self, backend: Any = None, variant: str = "lookup", beta: float = 0.5, embedding: str = "hashing",
+    COUNTS = ("episode", "global")
+
+    def __init__(self, backend: Any = None, variant: str = "lookup", beta: float = 3.0, embedding: str = "hashing",
                  batch: int = 16, retries: int = 1, threshold: float = 0.5, asynchronous: bool = True,
-                 pairs: int = 2, rank_cap: float = 2.0, seed: int = 0):
+                 pairs: int = 2, rank_cap: float = 2.0, seed: int = 0, count: str = "episode"):
         if variant not in ("lookup", "classifier", "ranking"):
             raise InvalidArgument(f"oni variant must be 'lookup', 'classifier' or 'ranking', got {variant!r}")
         if pairs < 1:
@@ -400,8 +414,12 @@ class ONIReward(Term):
         if not rank_cap > 0:
             raise InvalidArgument(f"oni rank_cap (largest ranking reward) must be > 0, got {rank_cap}")
         if not 0.0 <= beta <= 4.0:
-            # beta = 0: no decay; the paper uses 0.5-1; a large beta makes any repeat worthless.
+            # beta = 0: no decay; the reference code's default is 3 (a repeat pays 1/8, then 1/27);
+            # above 4 any repeat is worthless.
             raise InvalidArgument(f"oni beta (count decay exponent) must be in [0, 4], got {beta}")
+        if count not in self.COUNTS:
+            raise InvalidArgument(f"oni count must be 'episode' (per env, cleared at reset, as in the reference) "
+                                  f"or 'global' (all envs and episodes), got {count!r}")
         if batch < 1:
             raise InvalidArgument(f"oni batch must be >= 1, got {batch}")
         if backend is None:
@@ -413,7 +431,10 @@ class ONIReward(Term):
         embedder = make_embedder(embedding) if variant != "lookup" else None
         annotator = PairAnnotator if variant == "ranking" else MessageAnnotator
         self.annotator = annotator(self.backend, embedder, batch=batch, retries=retries)
-        self.counts: dict[str, int] = {}
+        self.count = count
+        self.counts: dict[str, int] = {}  # every sighting in training, all envs (the global count)
+        self._env_counts: list[dict[str, int]] = []  # count: episode: per env, since its last reset
+        self.paid, self.undecayed = 0.0, 0.0  # sums of value / N^beta and of value (the decay's effect)
         self.classifier = LogisticClassifier() if variant == "classifier" else None
         self.ranker = BradleyTerryModel() if variant == "ranking" else None
         self.pairs, self.rank_cap = int(pairs), float(rank_cap)
@@ -429,6 +450,28 @@ class ONIReward(Term):
         when labels arrive in the background; otherwise it only reports counters (optional)."""
         learned = params.get("variant", "lookup") != "lookup" and params.get("asynchronous", True)
         return frozenset({"update"}) if learned else frozenset()
+
+    def bind(self, num_envs: int) -> None:
+        self._env_counts = [{} for _ in range(num_envs)]
+
+    def reset(self, env_ids: np.ndarray) -> None:
+        """Clear the per-env message counts of ``env_ids`` (``count: episode``)."""
+        for i in np.asarray(env_ids).reshape(-1):
+            if i < len(self._env_counts):
+                self._env_counts[int(i)].clear()
+
+    def _count(self, env_id: int, msg: str) -> int:
+        """Record one sighting of ``msg`` by env ``env_id``; return the N the decay uses."""
+        n_global = self.counts.get(msg, 0) + 1
+        self.counts[msg] = n_global
+        if self.count == "global":
+            return n_global
+        while env_id >= len(self._env_counts):
+            self._env_counts.append({})
+        table = self._env_counts[env_id]
+        n = table.get(msg, 0) + 1
+        table[msg] = n
+        return n
 
     def _value(self, msg: str) -> float:
         if self.variant == "lookup":
@@ -463,14 +506,15 @@ class ONIReward(Term):
             self.annotator.label_now(items)
             self.fit_classifier()
         out = np.zeros(t.num_envs, np.float32)
-        for i, msg in enumerate(msgs):
+        for i, (env_id, msg) in enumerate(zip(t.env_ids, msgs, strict=True)):
             if not msg:
                 continue
-            n = self.counts.get(msg, 0) + 1
-            self.counts[msg] = n
+            n = self._count(int(env_id), msg)
             v = self._value(msg)
             if v:
                 out[i] = v / n**self.beta
+                self.paid += float(out[i])
+                self.undecayed += v
                 self.rewarded_steps += 1
         return out
 
@@ -508,8 +552,14 @@ class ONIReward(Term):
 
     def update(self, batch: Any = None) -> dict[str, float]:
         """Retrain the reward model (variants ``classifier``, ``ranking``) and report the annotation
-        counters (ranking: ``labelled`` counts compared pairs, ``helpful`` messages scored > 0)."""
+        counters (ranking: ``labelled`` counts compared pairs, ``helpful`` messages scored > 0) and
+        ``decay_factor``: reward paid / reward before the count decay, over training so far."""
         self.fit_classifier()
+        out = self._counters()
+        out["decay_factor"] = self.paid / self.undecayed if self.undecayed else 1.0
+        return out
+
+    def _counters(self) -> dict[str, float]:
         a = self.annotator
         if isinstance(a, PairAnnotator):
             ps = a.pref_stats
