@@ -500,14 +500,16 @@ class NormalizeObservation(_GymNormalizeObservation):
     def step(self, actions):
         obs, reward, term, trunc, info = self.env.step(actions)
         done = np.asarray(term, bool) | np.asarray(trunc, bool)
-        if self._same_step and done.any() and "final_obs" in info:
-            rows = np.flatnonzero(done)
-            finals = np.stack([info["final_obs"][i] for i in rows])
-            if self._update_running_mean:
-                self.obs_rms.update(finals)
-            scale = np.sqrt(self.obs_rms.var + self.epsilon)
-            final_obs = np.array(info["final_obs"], copy=True)
-            for j, i in enumerate(rows):
-                final_obs[i] = (finals[j] - self.obs_rms.mean) / scale
-            info = {**info, "final_obs": final_obs}
-        return self.observations(obs), reward, term, trunc, info
+        if not (self._same_step and done.any() and "final_obs" in info):
+            return self.observations(obs), reward, term, trunc, info
+        rows = np.flatnonzero(done)
+        finals = np.stack([info["final_obs"][i] for i in rows])
+        if self._update_running_mean:
+            self.obs_rms.update(finals)
+        obs = self.observations(obs)  # updates with the batch, then normalises it
+        # The final observations with the same statistics as the batch they came with.
+        finals = (finals - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + self.epsilon)
+        final_obs = np.array(info["final_obs"], copy=True)
+        for j, i in enumerate(rows):
+            final_obs[i] = finals[j]
+        return obs, reward, term, trunc, {**info, "final_obs": final_obs}
