@@ -20,11 +20,12 @@ from rewardlab.core import (
     build_stack,
     register_term,
 )
-from rewardlab.envs import make, make_vec, register_env
+from rewardlab.core.wrappers import pop_episodes
+from rewardlab.envs import make, make_vec, register_env  # also registers every env id in Gymnasium's registry
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Transition", "RewardTerm", "Term", "RewardStack", "ShapedEnv", "ShapedVectorEnv",
-    "register_term", "register_env", "build_stack", "make", "make_vec", "__version__",
+    "register_term", "register_env", "build_stack", "make", "make_vec", "pop_episodes", "__version__",
 ]

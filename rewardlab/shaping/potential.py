@@ -65,9 +65,9 @@ def _is_potential(fn: Any, potential: Any, params: dict[str, Any]) -> bool:
 
     ``phi`` is called positionally, so its parameters may have any names (``lambda o, i: ...``).
     A function whose first two parameters are ``obs, info`` is a potential; otherwise one that
-    needs exactly two positional arguments is a potential (unless ``params`` are given, which
-    only a factory takes), and one callable with no arguments (``stairs_distance(cap=20.0)``) is
-    a factory. Anything else cannot be either: a clear error names its signature.
+    needs exactly two positional arguments (or takes ``*args``) is a potential (unless ``params``
+    are given, which only a factory takes), and one callable with no arguments
+    (``stairs_distance(cap=20.0)``) is a factory. Anything else cannot be either: a clear error names its signature.
     """
     try:
         sig = inspect.signature(fn)
@@ -85,7 +85,8 @@ def _is_potential(fn: Any, potential: Any, params: dict[str, Any]) -> bool:
             return False
         return True
 
-    if binds(None, None) and not binds():
+    positional_rest = any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
+    if binds(None, None) and (positional_rest or not binds()):  # a factory takes keyword params only
         return True
     if binds():
         return False
