@@ -1,0 +1,87 @@
+"""Sync vs async vectorisation: steps/s of ``rewardlab.make_vec(..., vectorization_mode=...)`` on MiniHack.
+
+Both sides are the same shaped env (3-term stack: env + step_penalty + potential on the stairs
+distance, evaluated once per step on the batch in the main process); ``sync`` steps the NetHack
+copies one after another in this process, ``async`` steps each copy in its own worker process
+(Gymnasium's ``AsyncVectorEnv``). Both run the same pre-sampled random actions in interleaved
+blocks (so machine noise hits both alike); each block starts from a seeded reset (not timed).
+
+Prints the SPS of each, the ratio async/sync, the cores this process may use, the cores each mode
+actually used (CPU seconds of this process and its workers per wall-clock second, from /proc) and
+the machine load before and after. Async pays one inter-process round trip per step, so it only
+wins when there are idle cores for the workers: expect the ratio to grow with free cores.
+
+    python benchmarks/vector_modes.py [--env minihack/Room-5x5] [--num-envs 8] [--steps 1000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+import rewardlab
+
+TERMS = ["env", {"name": "step_penalty", "params": {"value": 0.01}},
+         {"name": "potential", "params": {"potential": "minihack/stairs_distance"}}]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes (``/proc/<pid>/stat``), in seconds."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+    return total / TICK
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="minihack/Room-5x5")
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--steps", type=int, default=1000, help="vector steps per block")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved sync/async blocks (after one warm-up)")
+    args = p.parse_args()
+
+    print(f"{os.cpu_count()} cores on the machine, {len(os.sched_getaffinity(0))} usable by this process; "
+          f"load {load()} (1/5/15 min)", flush=True)
+    envs = {mode: rewardlab.make_vec(args.env, args.num_envs, reward=TERMS, gamma=0.99, vectorization_mode=mode)
+            for mode in ("sync", "async")}
+    pids = {"sync": [os.getpid()], "async": [os.getpid(), *(w.pid for w in envs["async"].unwrapped.processes)]}
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, envs["sync"].single_action_space.n, size=(args.steps, args.num_envs))
+    wall = {"sync": 0.0, "async": 0.0}
+    cpu = {"sync": 0.0, "async": 0.0}
+    try:
+        for rep in range(args.repeats + 1):  # block 0 warms up and is not counted
+            order = ["sync", "async"] if rep % 2 else ["async", "sync"]
+            for mode in order:
+                venv = envs[mode]
+                venv.reset(seed=rep)
+                c0, t0 = cpu_seconds(pids[mode]), time.perf_counter()
+                for a in actions:
+                    venv.step(a)
+                if rep:
+                    wall[mode] += time.perf_counter() - t0
+                    cpu[mode] += cpu_seconds(pids[mode]) - c0
+    finally:
+        for venv in envs.values():
+            venv.close()
+    n = args.steps * args.num_envs * args.repeats
+    names = [t if isinstance(t, str) else t["name"] for t in TERMS]
+    print(f"env {args.env}, {args.num_envs} envs, {n:,} env-steps per mode, stack: {names}")
+    for mode in ("sync", "async"):
+        print(f"{mode:5s} SPS: {n / wall[mode]:8.0f}   cores used: {cpu[mode] / wall[mode]:.2f}")
+    print(f"ratio async/sync: {wall['sync'] / wall['async']:.2f}   load after: {load()}")
+
+
+if __name__ == "__main__":
+    main()
