@@ -85,6 +85,11 @@ class SweepConfig(BaseModel):
     """trials to finish in total, over all workers and machines (``--trials`` overrides)"""
     seeds_per_trial: int | None = Field(None, ge=1)
     """seeds 0..k-1 per trial, objective = their mean (default: the experiment's train.seeds)"""
+    batch: int = Field(1, ge=1)
+    """trials trained together in one compiled program (agents such as ``jax_ppo``): each worker asks
+    for ``batch`` trials and trains them as reward variants side by side; only numeric reward
+    parameters (``reward.terms.<name>.weight`` / ``.params.<field>``) can be swept, and trials are
+    not pruned (see docs/sweeps.md)"""
     sampler: Literal["tpe", "random", "cmaes"] = "tpe"
     """TPE (default), random search, or CMA-ES (all-numeric, unconditional spaces only)"""
     pruner: Literal["median", "hyperband", "none"] = "median"

@@ -82,6 +82,10 @@ def plan_sweep(file: str | Path, overrides: list[str] | None = None, *, trials: 
     if sweep.n_trials < 1:
         raise ConfigError(f"--trials must be ≥ 1, got {sweep.n_trials}")
     check_space(sweep, raw)
+    if sweep.batch > 1:
+        from rewardlab.sweep.batch import check_batchable
+
+        check_batchable(sweep, cfg)
     name = study or sweep.study or cfg.name
     sweep_dir = Path(sweep.dir) if sweep.dir else Path(cfg.log.dir) / "sweeps" / name
     sweep_dir = sweep_dir.resolve()
@@ -118,7 +122,9 @@ def _sampler(plan: SweepPlan, seed: int | None) -> Any:
         return optuna.samplers.RandomSampler(seed=seed)
     if s.sampler == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=s.n_startup_trials)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials)
+    # A batch asks for several trials before any is told: the constant liar keeps TPE from
+    # proposing the same point for all of them.
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, constant_liar=s.batch > 1)
 
 
 def _pruner(plan: SweepPlan) -> Any:
@@ -300,6 +306,15 @@ def _previous_run(trial: Any) -> Path | None:
         return None
 
 
+def _finish(study: Any, trial: Any, state: Any, *, t0: float, values: dict[str, Any],
+            value: float | None = None, error: str | None = None) -> TrialEvent:
+    """Tell the study how ``trial`` ended (``error``: why it failed, kept as a user attribute)."""
+    if error is not None:
+        trial.set_user_attr(ATTR_ERROR, error)
+    study.tell(trial, value, state=state)
+    return TrialEvent(trial.number, state.name, value, values, error, time.time() - t0)
+
+
 def _run_trial(plan: SweepPlan, study: Any, storage: Any, trial: Any,
                on_progress: Callable | None) -> TrialEvent:
     import optuna
@@ -311,10 +326,7 @@ def _run_trial(plan: SweepPlan, study: Any, storage: Any, trial: Any,
     values: dict[str, Any] = {}
 
     def finish(state: Any, value: float | None = None, error: str | None = None) -> TrialEvent:
-        if error is not None:
-            trial.set_user_attr(ATTR_ERROR, error)
-        study.tell(trial, value, state=state)
-        return TrialEvent(trial.number, state.name, value, values, error, time.time() - t0)
+        return _finish(study, trial, state, t0=t0, values=values, value=value, error=error)
 
     try:
         cfg, values = _trial_config(plan, trial)
@@ -395,10 +407,19 @@ def run_worker(plan: SweepPlan, *, workers: int = 1,
                 return ran
             time.sleep(min(plan.sweep.heartbeat_interval, 5))
             continue
-        event = _run_trial(plan, study, storage, trial, on_progress)
-        ran += 1
-        if on_trial is not None:
-            on_trial(event)
+        if plan.sweep.batch > 1:  # up to `batch` trials, trained in one program
+            from rewardlab.sweep.batch import run_batch
+
+            trials = [trial]
+            while len(trials) < plan.sweep.batch and (more := _claim(plan, study)[0]) is not None:
+                trials.append(more)
+            events = run_batch(plan, study, storage, trials, on_progress)
+        else:
+            events = [_run_trial(plan, study, storage, trial, on_progress)]
+        ran += len(events)
+        for event in events:
+            if on_trial is not None:
+                on_trial(event)
 
 
 def _worker_process(file: str, overrides: list[str], trials: int | None, storage: str | None,
