@@ -153,3 +153,20 @@ def test_our_normalize_observation_with_same_step_normalises_the_final_obs():
             assert not np.allclose(info["final_obs"][i], info_raw["final_obs"][i])
             checked += 1
     assert checked >= 2
+
+
+def test_gymnasium_episode_statistics_and_normalize_observation_on_next_step():
+    venv = rewardlab.make_vec("CartPole-v1", 2, reward=["env", "step_penalty"], autoreset_mode="next_step")
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    outer = VW.RecordEpisodeStatistics(VW.NormalizeObservation(venv))
+    outer.reset(seed=0)
+    gym_eps = []
+    for _ in range(80):
+        info = outer.step(np.zeros(2, np.int64))[4]
+        if "episode" in info:
+            mask = info["_episode"]
+            gym_eps += zip(info["episode"]["l"][mask].tolist(), info["episode"]["r"][mask].tolist(), strict=True)
+    ours = [(e.length, e.shaped_return) for e in pop_episodes(outer)]
+    assert len(ours) >= 8
+    assert [n for n, _ in sorted(gym_eps)] == [n for n, _ in sorted(ours)]
+    assert [r for _, r in sorted(gym_eps)] == pytest.approx([r for _, r in sorted(ours)], abs=1e-5)

@@ -90,6 +90,18 @@ def make(env_id: str, reward: Any = None, *, gamma: float | None = None, **kwarg
 
 
 
+def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
+    """An ``AutoresetMode`` from itself, its value (``"SameStep"``) or its name (``"same_step"``)."""
+    if isinstance(mode, AutoresetMode):
+        return mode
+    key = str(mode).replace("_", "").lower()
+    for m in AutoresetMode:
+        if key in (m.value.lower(), m.name.replace("_", "").lower()):
+            return m
+    raise InvalidArgument(f"autoreset_mode must be one of {[m.name.lower() for m in AutoresetMode]} "
+                          f"(or an AutoresetMode), got {mode!r}")
+
+
 def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | None = None,
              vectorization_mode: str | None = None, wrappers: Sequence[Callable[[gym.Env], gym.Env]] | None = None,
              autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP, vector_kwargs: dict[str, Any] | None = None,
@@ -108,7 +120,7 @@ def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | N
             ``docs/concepts.md``, wrapper order).
         autoreset_mode: ``SAME_STEP`` (default: the final observation is in ``info["final_obs"]``
             on the step an episode ends, which our agents need to bootstrap truncated episodes)
-            or ``NEXT_STEP`` (Gymnasium's default).
+            or ``NEXT_STEP`` (Gymnasium's default); an ``AutoresetMode`` or its name (``"next_step"``).
         vector_kwargs: more arguments of the vector env class (``context=`` for ``async``, ...).
 
     >>> venv = make_vec("CartPole-v1", 2, reward=["env", "step_penalty"], vectorization_mode="sync")
@@ -120,11 +132,7 @@ def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | N
         raise InvalidArgument(f"num_envs must be an integer >= 1, got {num_envs!r}")
     if vectorization_mode not in (None, "sync", "async"):
         raise InvalidArgument(f"vectorization_mode must be 'sync', 'async' or None, got {vectorization_mode!r}")
-    try:
-        autoreset_mode = AutoresetMode(autoreset_mode)
-    except ValueError:
-        raise InvalidArgument(f"autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
-                              f"got {autoreset_mode!r}") from None
+    autoreset_mode = _autoreset_mode(autoreset_mode)
     stack = _as_stack(reward, gamma)  # bad term specs fail before any env is built
     wrappers = list(wrappers or [])
     native = env_id in VECTOR_ENVS and vectorization_mode is None and not wrappers and not vector_kwargs
