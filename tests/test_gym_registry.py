@@ -41,9 +41,16 @@ def test_gymnasium_make_on_cheap_ids(env_id):
         if env_id.startswith(NO_RESET):
             return
         env.reset(seed=0)
-        _, reward, _, _, info = env.step(env.action_space.sample())
-        assert reward == pytest.approx(sum(info["reward_terms"].values()), abs=1e-6)
-        assert info["reward_terms"]["step_penalty"] == pytest.approx(-0.01)
+        done = False
+        for _ in range(3):
+            _, reward, term, trunc, info = env.step(env.action_space.sample())
+            assert reward == pytest.approx(sum(info["reward_terms"].values()), abs=1e-6)
+            assert info["reward_terms"]["step_penalty"] == pytest.approx(-0.01)
+            done = term or trunc
+            if done:
+                break
+        popped = env.get_wrapper_attr("pop_episodes")()  # reachable through gymnasium.make's wrappers
+        assert len(popped) == int(done)
     finally:
         env.close()
 
