@@ -126,3 +126,41 @@ def test_cleanrl_style_loop_on_gymnasium_make_vec():
     ours = pop_episodes(envs)
     assert sorted(e.shaped_return for e in ours) == pytest.approx(sorted(returns_seen), abs=1e-4)
     envs.close()
+
+
+def test_gymnasium_async_mode_shapes_each_copy_like_our_batched_shaping():
+    """``gymnasium.make_vec(id, n, vectorization_mode="async", reward=...)``: one ShapedEnv per copy in
+    the workers; same rewards, step for step, as our batched shaping with the same autoreset."""
+    ours = rewardlab.make_vec(ROOM, 2, reward=REWARD, gamma=0.99, autoreset_mode="next_step")
+    theirs = gym.make_vec(ROOM, 2, vectorization_mode="async", reward=REWARD, gamma=0.99)
+    try:
+        assert isinstance(theirs, AsyncVectorEnv)
+        rng = np.random.default_rng(3)
+        ours.reset(seed=5)
+        theirs.reset(seed=5)
+        ended = 0
+        for _ in range(150):
+            a = rng.integers(0, 8, 2)
+            _, r_ours, term, trunc, _ = ours.step(a)
+            _, r_theirs, _, _, info = theirs.step(a)
+            np.testing.assert_allclose(r_theirs, r_ours, atol=1e-6)
+            rows = info.get("_reward_terms", np.zeros(2, bool))  # absent on NEXT_STEP reset rows
+            terms = sum(v for k, v in info["reward_terms"].items() if not k.startswith("_"))  # skip the masks
+            np.testing.assert_allclose(terms[rows], r_theirs[rows], atol=1e-6)
+            ended += int((term | trunc).sum())
+        assert ended >= 2
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_vector_modes_benchmark_runs_tiny():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "benchmarks/vector_modes.py", "--num-envs", "2", "--steps", "5",
+                          "--repeats", "1"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "ratio async/sync:" in res.stdout and "cores used:" in res.stdout
