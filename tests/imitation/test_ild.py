@@ -1,4 +1,5 @@
-"""ILD: Chamfer distance, per-step gradient clipping, demos, learning, and the runner's ``ild`` agent."""
+"""ILD: Chamfer distance, running normalisation, per-step gradient normalisation, demos, the BC warm
+start, learning, and the runner's ``ild`` agent."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ pytest.importorskip("brax")
 import jax.numpy as jnp  # noqa: E402
 
 from rewardlab.errors import ConfigError  # noqa: E402
-from rewardlab.imitation.ild import ILD, Demos, ILDConfig, chamfer_distance, clip_gradient, make_ild  # noqa: E402
+from rewardlab.imitation.ild import (  # noqa: E402
+    ILD,
+    Demos,
+    ILDConfig,
+    chamfer_distance,
+    clip_gradient,
+    make_ild,
+    norm_apply,
+    norm_init,
+    norm_update,
+)
 
 
 def test_chamfer_distance_properties():
@@ -25,15 +36,46 @@ def test_chamfer_distance_properties():
     assert float(chamfer_distance(a[::-1], b)) == pytest.approx(float(chamfer_distance(a, b)), rel=1e-6)
     # two-way: a subset of the expert's states is still penalised for the states it misses
     assert float(chamfer_distance(a[:1], a)) > 0.1
+    # RMS (the reference's) is the L2 distance divided by sqrt(dim) when one pair is nearest either way
+    x, y = jnp.zeros((1, 4)), jnp.full((1, 4), 2.0)
+    assert float(chamfer_distance(x, y)) == pytest.approx(2 * 2.0, rel=1e-5)
+    assert float(chamfer_distance(x, y, "l2")) == pytest.approx(2 * 4.0, rel=1e-5)
+
+
+def test_running_normaliser_matches_batch_statistics():
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.normal(3.0, 2.0, size=(50, 4)), rng.normal(3.0, 2.0, size=(30, 4))
+    s = norm_update(norm_update(norm_init(4), jnp.asarray(x1)), jnp.asarray(x2))
+    full = np.concatenate([x1, x2])
+    assert float(s.count) == 80
+    np.testing.assert_allclose(s.mean, full.mean(0), rtol=1e-5)
+    # Brax's normaliser: the running sum of squared deviations starts at 1
+    np.testing.assert_allclose(s.var_sum - 1.0, ((full - full.mean(0)) ** 2).sum(0), rtol=1e-4)
+    z = norm_apply(s, jnp.asarray(full))
+    assert float(jnp.abs(z.mean(0)).max()) < 1e-4 and float(jnp.abs(z.std(0) - 1).max()) < 0.02
+    assert float(norm_apply(s, jnp.full((1, 4), 1e6)).max()) == 5.0  # clipped to ±5
 
 
 def test_clip_gradient_rescales_only_large_cotangents():
-    big = jax.grad(lambda x: jnp.sum(clip_gradient({"p": x, "q": x}, 0.3)["p"] * 100.0))(jnp.ones(3))
-    assert float(jnp.linalg.norm(big)) == pytest.approx(0.3, rel=1e-4)
-    small = jax.grad(lambda x: jnp.sum(clip_gradient(x, 0.3) * 0.01))(jnp.ones(3))
+    big = jax.grad(lambda x: jnp.sum(clip_gradient({"p": x, "q": x}, 1.0)["p"] * 100.0))(jnp.ones(3))
+    assert float(jnp.linalg.norm(big)) == pytest.approx(1.0, rel=1e-4)
+    small = jax.grad(lambda x: jnp.sum(clip_gradient(x, 1.0) * 0.01))(jnp.ones(3))
     np.testing.assert_allclose(small, 0.01, rtol=1e-5)
     # forward is the identity
     np.testing.assert_array_equal(clip_gradient(jnp.arange(3.0), 0.3), jnp.arange(3.0))
+
+
+def test_defaults_are_the_reference_settings_and_errors_are_clear():
+    cfg = ILDConfig()
+    assert (cfg.lr, cfg.lr_end, cfg.truncation, cfg.step_grad_clip, cfg.max_grad_norm) == (1e-3, 1e-5, 10, 1.0, 0.3)
+    assert (cfg.hidden, cfg.activation, cfg.stochastic, cfg.match, cfg.bc_warmstart) == (
+        (512, 256), "swish", True, "state", 1000)
+    assert cfg.normalize and cfg.tanh_loss
+    with pytest.raises(ConfigError, match=r"agent\.params\.match: 'pixels' is invalid for agent 'ild'; allowed: one of "
+                                          r"state, obs"):
+        make_ild(None, gamma=0.99, seed=0, params={"match": "pixels"})
+    with pytest.raises(ConfigError, match=r"agent\.params\.bc_warmstart: -1 is invalid"):
+        make_ild(None, gamma=0.99, seed=0, params={"bc_warmstart": -1})
 
 
 def test_shipped_demos_and_clear_errors():
@@ -63,17 +105,33 @@ def test_shipped_ant_demos_come_from_a_walking_expert():
     assert demos.returns.mean() > 200 and np.median(held.returns) > 200
 
 
+# Small settings shared by the slow tests (one compiled update for both): 4 Reacher demos x 25 steps.
+SMALL = {"hidden": (64, 64), "n_demos": 4, "horizon": 25}
+
+
 @pytest.mark.slow
-def test_ild_reduces_chamfer_loss_and_trajectory_error():
+def test_ild_warm_start_is_bc_and_updates_cut_the_state_chamfer():
+    from rewardlab.imitation.bc import BCConfig, train_bc
+
     demos = Demos.load("reacher")
-    # The same settings as experiments/ild_brax_reacher.yaml (one compiled update for both).
-    ild = ILD(demos, ILDConfig(), seed=0)
+    # the reset keys and actions re-simulate the demos (the matched simulator states come from this replay)
+    ild = ILD(demos, ILDConfig(bc_warmstart=0, **SMALL), seed=0)
+    assert ild.replay_gap < 1e-3 and ild.expert_states.shape == (4, 26, 3 * 13)
     before = ild.evaluate()
-    losses = [ild.update()["losses/chamfer"] for _ in range(40)]
+    out = [ild.update(progress=u / 30) for u in range(30)]
     after = ild.evaluate()
-    assert np.isfinite(losses).all()
+    assert all(np.isfinite(o["losses/chamfer"]) for o in out)
+    assert out[0]["losses/lr"] == pytest.approx(1e-3) and out[-1]["losses/lr"] < 1e-4  # linear decay
+    assert out[0]["losses/loss"] == pytest.approx(np.tanh(out[0]["losses/chamfer"]), rel=1e-5)
     assert after["ild/chamfer"] < 0.9 * before["ild/chamfer"]
-    assert after["ild/trajectory_error"] < 0.9 * before["ild/trajectory_error"]
+    # the warm start is BC: same seed, same settings, same policy
+    warm = ILD(demos, ILDConfig(bc_warmstart=100, **SMALL), seed=3)
+    logs = warm.warm_start()
+    assert logs["losses/bc_last"] < 0.5 * logs["losses/bc_first"]
+    bc, _ = train_bc(demos, BCConfig(steps=100, hidden=(64, 64)), seed=3, n_demos=4)
+    for (w1, b1), (w2, b2) in zip(warm.actor.params, bc.params, strict=True):
+        np.testing.assert_allclose(w1, w2, atol=1e-5)
+        np.testing.assert_allclose(b1, b2, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -84,8 +142,8 @@ def test_ild_agent_runs_through_the_runner(tmp_path):
     cfg = parse_config({
         "name": "ild_runner_test",
         "env": {"id": "brax/reacher", "n_envs": 1, "kwargs": {"backend": "positional", "episode_length": 50}},
-        "agent": {"name": "ild", "params": {"demos": "reacher", "eval_every": 5}},
-        "train": {"total_steps": 15 * 16 * 50},
+        "agent": {"name": "ild", "params": {"demos": "reacher", "eval_every": 5, "bc_warmstart": 0, **SMALL}},
+        "train": {"total_steps": 15 * 4 * 25},
         "eval": {"every_steps": 10_000, "episodes": 2, "final_episodes": 2, "n_envs": 1},
         "log": {"tensorboard": False, "checkpoint_every": 10_000},
     })
