@@ -13,7 +13,7 @@ extension points):
    ``A_i`` is the advantage of every step of episode ``i``. No critic, no GAE, no discount.
    With ``reward.normalize`` set on the stack the agent works on each term's episode return
    ``R_i^k`` (the sum of ``info["reward_terms"][k]`` over the episode, divided by the term's
-   weight) instead: ``gdpo`` (GDPO, Liu et al. 2026) normalises every term within its group,
+   weight) instead: ``gdpo`` (GDPO, arXiv 2601.05242) normalises every term within its group,
    ``(R^k − μ_g^k)/(σ_g^k + 1e-4)``, sums with the stack's weights and normalises that sum over
    the batch; ``sum`` (GRPO on the summed reward) normalises ``Σ_k w_k R^k`` within the group
    (``rewardlab.core.stack.group_advantages``, unbiased std as in the GDPO reference).
