@@ -24,6 +24,8 @@ AGENTS = {
     "sb3_ppo": "rewardlab.agents.sb3:make_ppo",
     "sb3_a2c": "rewardlab.agents.sb3:make_a2c",
     "sb3_dqn": "rewardlab.agents.sb3:make_dqn",
+    "bc": "rewardlab.agents.bc:make_bc",
+    "ra_bc": "rewardlab.agents.bc:make_ra_bc",
 }
 
 AGENT_PARAMS = {
@@ -35,6 +37,8 @@ AGENT_PARAMS = {
     "sb3_ppo": "rewardlab.agents.sb3:ppo_params",
     "sb3_a2c": "rewardlab.agents.sb3:a2c_params",
     "sb3_dqn": "rewardlab.agents.sb3:dqn_params",
+    "bc": "rewardlab.agents.bc:BCParams",
+    "ra_bc": "rewardlab.agents.bc:RABCParams",
 }
 
 HONOURED_HOOKS = {
@@ -47,6 +51,9 @@ HONOURED_HOOKS = {
     "sb3_ppo": [],
     "sb3_a2c": [],
     "sb3_dqn": [],
+    # Offline imitation: trains on demonstrations, ignores rewards.
+    "bc": [],
+    "ra_bc": [],
 }
 
 GROUP_NORMALIZE = {

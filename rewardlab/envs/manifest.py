@@ -6,6 +6,7 @@ modules where those import nothing heavy; the others are listed here and
 ``tests/core/test_registry.py`` checks them against their family module.
 """
 
+from rewardlab.envs.manipulation import TASKS as _MANIPULATION_TASKS
 from rewardlab.envs.minihack import TASKS as _MINIHACK_TASKS
 from rewardlab.envs.robotics import COMPONENTS as _ROBOTICS_DENSE
 from rewardlab.envs.robotics import SPARSE_TASKS as _ROBOTICS_SPARSE
@@ -21,6 +22,7 @@ ENVS = {
     **{f"swe/{t}": ["rewardlab.envs.swe.envs:make_swe", t] for t in SWE_TASKS},
     **{f"robotics/{t}": ["rewardlab.envs.robotics:make_robotics", t] for t in (*_ROBOTICS_DENSE, *_ROBOTICS_SPARSE)},
     **{f"brax/{t}": ["rewardlab.envs.brax:make_brax", t] for t in BRAX_TASKS},
+    **{f"manipulation/{t}": ["rewardlab.envs.manipulation:make_manipulation", t] for t in _MANIPULATION_TASKS},
 }
 
 TERMS = {

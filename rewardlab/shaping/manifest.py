@@ -25,6 +25,7 @@ TERMS = {
     "cartpole_velocity": "rewardlab.shaping.auxiliary:CartPoleVelocity",
     "grid_cell": "rewardlab.shaping.auxiliary:GridCell",
     "state_bonus": "rewardlab.shaping.auxiliary:StateBonus",
+    "sarm": "rewardlab.imitation.sarm:SARMReward",
 }
 
 POTENTIALS = {
