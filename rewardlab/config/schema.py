@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -33,7 +33,7 @@ from rewardlab.errors import ConfigError
 
 __all__ = [
     "EnvConfig", "TermConfig", "RewardConfig", "AgentConfig", "TrainConfig", "EvalConfig",
-    "LogConfig", "ExperimentConfig", "load_config", "parse_config", "dump_config",
+    "LogConfig", "WandbConfig", "ExperimentConfig", "load_config", "parse_config", "dump_config",
     "MAX_SEED", "MAX_STEPS", "MAX_EPISODES", "MAX_ENVS", "MAX_WEIGHT", "MAX_NAME",
 ]
 
@@ -82,9 +82,10 @@ class RewardConfig(_Section):
     priority levels ``{levels: [[outcome terms], [level 1 terms], ...], threshold: [one per gating level]}``"""
     normalize: str | None = None
     """optional group normalisation for group-relative learners: ``gdpo`` or ``sum``"""
-    variants: dict[str, dict[str, float]] | None = None
+    variants: dict[str, dict[str, float | str]] | None = None
     """agents that train in one program (``jax_ppo``): named reward variants trained side by side,
-    each ``{"<term>.weight" or "<term>.<numeric param>": value}`` over the terms above"""
+    each ``{"<term>.weight" or "<term>.<numeric param>": value}`` over the terms above (and
+    ``"<derl_program term>.program": text``: programs are token arrays in the compiled step)"""
 
     @field_validator("variants")
     @classmethod
@@ -187,6 +188,18 @@ class EvalConfig(_Section):
     """greedy actions during evaluation"""
 
 
+class WandbConfig(_Section):
+    project: str = Field(min_length=1, max_length=MAX_NAME)
+    """Weights & Biases project"""
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    """``offline`` writes ``seed_<s>/wandb/offline-run-*`` without network (``wandb sync`` uploads it);
+    ``online`` needs a login and network"""
+    entity: str | None = Field(None, max_length=MAX_NAME)
+    """team or user (online mode)"""
+    tags: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(default_factory=list)
+    """run tags"""
+
+
 class LogConfig(_Section):
     dir: str = "runs"
     """parent directory of run directories"""
@@ -194,6 +207,13 @@ class LogConfig(_Section):
     """write TensorBoard events (``charts/``, ``losses/``, ``eval/``, ``reward_terms/``)"""
     checkpoint_every: int = Field(25_000, ge=1, le=MAX_STEPS)
     """save a resumable checkpoint every this many steps"""
+    video: bool = False
+    """record one evaluation episode (unshaped env, ``render_mode="rgb_array"``) at every periodic and
+    the final evaluation: ``seed_<s>/videos/<kind>_step_<n>.mp4`` and TensorBoard's ``eval/video``"""
+    video_fps: int = Field(15, ge=1, le=240)
+    """frames per second of the recorded videos"""
+    wandb: WandbConfig | None = None
+    """optional Weights & Biases logging of every metric (and video): ``{project: ..., mode: offline}``"""
 
 
 class ExperimentConfig(_Section):

@@ -8,7 +8,9 @@ Run directory (never reused; a name clash gets a suffix)::
       seed_<s>/
         status.json          running | interrupted | failed | done, last step, last checkpoint step, error
         metrics.jsonl        one line per training iteration / evaluation
-        events.out.tfevents.*  TensorBoard: charts/, losses/, eval/, reward_terms/
+        events.out.tfevents.*  TensorBoard: charts/, losses/, eval/, reward_terms/ (eval/video with log.video)
+        videos/              with log.video: <eval|final>_step_<n>.mp4, one evaluation episode each
+        wandb/               with log.wandb: the W&B run (offline-run-* in offline mode)
         checkpoint/          latest resumable checkpoint (agent state + runner state + manifest.json)
         final_eval.json      true return and success rate over eval.final_episodes
 
@@ -221,8 +223,9 @@ class _Logger:
     checkpoint records it and a resume checks it (``expect_rows``)."""
 
     def __init__(self, seed_dir: Path, tensorboard: bool, resume_step: int | None, *,
-                 expect_rows: int | None = None):
+                 expect_rows: int | None = None, wandb: Any = None):
         self.path = seed_dir / METRICS_FILE
+        self.wandb = wandb  # a WandbLogger (log.wandb) or None
         self.rows = 0
         if resume_step is not None and self.path.exists():
             kept, dropped = _kept_lines(self.path, resume_step, expect_rows)
@@ -256,11 +259,25 @@ class _Logger:
         if self.writer is not None:
             for k, v in clean.items():
                 self.writer.add_scalar(k, v, int(step))
+        if self.wandb is not None:
+            self.wandb.log(step, clean)
+
+    def video(self, step: int, frames: np.ndarray, path: Path, fps: int) -> None:
+        """An evaluation video, already written to ``path``: to TensorBoard and W&B as ``eval/video``."""
+        if self.writer is not None:
+            from rewardlab.experiment.video import tensorboard_video
+
+            # what SummaryWriter.add_video does, with a GIF encoder that works with moviepy 2
+            self.writer._get_file_writer().add_summary(tensorboard_video("eval/video", frames, fps), int(step))
+        if self.wandb is not None:
+            self.wandb.video(step, path, fps)
 
     def close(self) -> None:
         self.file.close()
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.close()
 
 
 def _eval_metrics(res: EvalResult) -> dict[str, float]:
@@ -282,6 +299,11 @@ class _SeedRun:
         self.on_progress, self.on_eval = on_progress, on_eval
         from rewardlab.config.signatures import build_error
 
+        self.video = None
+        if cfg.log.video:  # first: an env that cannot draw frames stops the run before anything is built
+            from rewardlab.experiment.video import VideoRecorder
+
+            self.video = VideoRecorder(cfg.env.id, dict(cfg.env.kwargs), seed_dir / "videos", cfg.log.video_fps)
         stack = cfg.reward.build_stack(cfg.agent.gamma)
         try:
             self.venv = make_vec(cfg.env.id, cfg.env.n_envs, reward=stack, **cfg.env.kwargs)
@@ -391,6 +413,7 @@ class _SeedRun:
         if step >= self.next_eval:
             res = self.evaluate(self.cfg.eval.episodes)
             self.logger.log(step, _eval_metrics(res), kind="eval")
+            self.record_video(step, "eval")
             while self.next_eval <= step:
                 self.next_eval += self.cfg.eval.every_steps
             if self.on_eval:
@@ -409,15 +432,35 @@ class _SeedRun:
         return evaluate(self.agent.act, self.eval_env, episodes, seed=10_000 + self.seed,
                         deterministic=self.cfg.eval.deterministic)
 
+    def record_video(self, step: int, kind: str) -> None:
+        """With log.video: the evaluation's first episode (its env's seed), as MP4 + eval/video."""
+        if self.video is None:
+            return
+        frames = self.video.record(self.agent.act, seed=10_000 + self.seed, deterministic=self.cfg.eval.deterministic)
+        path = self.video.write(f"{kind}_step_{step}", frames)
+        self.logger.video(step, frames, path, self.cfg.log.video_fps)
+
+    def _wandb(self) -> Any:
+        """With log.wandb: this seed's W&B run (grouped by the run directory), else None."""
+        if self.cfg.log.wandb is None:
+            return None
+        from rewardlab.experiment.wandb_log import WandbLogger
+
+        run_name = self.dir.parent.name
+        return WandbLogger(self.cfg.log.wandb, self.dir, group=run_name, name=f"{run_name}/{self.dir.name}",
+                           config=self.cfg.model_dump(mode="json", by_alias=True) | {"seed": self.seed})
+
     def run(self, resume: bool) -> SeedResult:
         start, rows = self.load_checkpoint() if resume else (0, None)
         self.last_sps_step = start
-        self.logger = _Logger(self.dir, self.cfg.log.tensorboard, start if resume else None, expect_rows=rows)
+        self.logger = _Logger(self.dir, self.cfg.log.tensorboard, start if resume else None, expect_rows=rows,
+                              wandb=self._wandb())
         self._status("running", start)
         try:
             self.agent.learn(self.cfg.train.total_steps, self)
             final = self.evaluate(self.cfg.eval.final_episodes)
             self.logger.log(self.agent.num_timesteps, _eval_metrics(final), kind="final")
+            self.record_video(self.agent.num_timesteps, "final")
             result = {
                 "true_return_mean": final.mean_return,
                 "true_return_std": final.std_return,
@@ -443,6 +486,8 @@ class _SeedRun:
             self.logger.close()
             self.venv.close()
             self.eval_env.close()
+            if self.video is not None:
+                self.video.close()
 
 
 def run_experiment(cfg: ExperimentConfig | None = None, *, out: Path | None = None, resume: Path | None = None,
@@ -463,6 +508,11 @@ def run_experiment(cfg: ExperimentConfig | None = None, *, out: Path | None = No
     else:
         if cfg is None:
             raise ValueError("run_experiment needs a config or a resume directory")
+        from rewardlab.experiment.batched import is_batched
+
+        if is_batched(cfg.agent.name) and (cfg.log.video or cfg.log.wandb is not None):
+            raise ConfigError(f"log.video / log.wandb are not supported for agent {cfg.agent.name!r} (all seeds in "
+                              "one compiled program); set log.video=false and remove log.wandb")
         run_dir = _new_run_dir(Path(out) if out else Path(cfg.log.dir), cfg.name)
         (run_dir / CONFIG_FILE).write_text(dump_config(cfg))
     from rewardlab.experiment.batched import is_batched, run_batched
