@@ -4,8 +4,9 @@
 seed: at every periodic and the final evaluation it replays the evaluation's first episode
 (same seed, same policy mode) on ``rewardlab.make(env.id, render_mode="rgb_array",
 **env.kwargs)``, writes ``seed_<s>/videos/<kind>_step_<n>.mp4`` (H.264 through imageio-ffmpeg)
-and hands the frames to TensorBoard (``eval/video``) and Weights & Biases. Both need the
-``render`` extra (``pip install 'rewardlab[render]'``: moviepy, imageio-ffmpeg, pygame).
+and hands the frames to TensorBoard (``eval/video``, a GIF) and Weights & Biases. The MP4
+writer comes with the ``render`` extra (``pip install 'rewardlab[render]'``), which also has
+the pygame that Gymnasium's classic-control envs draw with.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class VideoRecorder:
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], out_dir: Path, fps: int):
         try:
             import imageio_ffmpeg  # noqa: F401
-            import moviepy  # noqa: F401  (TensorBoard's add_video encodes with it)
         except ImportError as e:
             raise ConfigError(f"log.video needs the render extra ({e.name} is missing): "
                               "pip install 'rewardlab[render]', or set log.video=false") from e
