@@ -82,9 +82,10 @@ class RewardConfig(_Section):
     priority levels ``{levels: [[outcome terms], [level 1 terms], ...], threshold: [one per gating level]}``"""
     normalize: str | None = None
     """optional group normalisation for group-relative learners: ``gdpo`` or ``sum``"""
-    variants: dict[str, dict[str, float]] | None = None
+    variants: dict[str, dict[str, float | str]] | None = None
     """agents that train in one program (``jax_ppo``): named reward variants trained side by side,
-    each ``{"<term>.weight" or "<term>.<numeric param>": value}`` over the terms above"""
+    each ``{"<term>.weight" or "<term>.<numeric param>": value}`` over the terms above (and
+    ``"<derl_program term>.program": text``: programs are token arrays in the compiled step)"""
 
     @field_validator("variants")
     @classmethod

@@ -63,6 +63,7 @@ JAX_RL_TERMS = {
     "open_door": "rewardlab.jax.terms:open_door_term",
     "reach_goal": "rewardlab.jax.terms:reach_goal_term",
     "reach": "rewardlab.jax.terms:reach_term",
+    "derl_program": "rewardlab.jax.program:program_term",
 }
 
 JAX_RL_POTENTIALS = {

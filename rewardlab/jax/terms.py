@@ -21,7 +21,9 @@ checks equal values on the same transitions):
   counted per episode and env (``episode``) or over the run, all envs together (``global``);
 - events on JAX state, paying ``reward`` once per episode unless ``repeatable``: ``pickup``
   (``item: key``; picked up the key), ``open_door`` (a door opened), ``reach_goal`` (stood on the
-  goal), ``reach`` (``pos: [x, y]``).
+  goal), ``reach`` (``pos: [x, y]``);
+- ``derl_program(program, primitives)`` (``rewardlab.jax.program``): a DERL reward program over
+  named JAX primitive terms, its program a variant parameter (batched DERL).
 
 A spec naming a term without a JAX version fails with a ``ConfigError`` that lists those with one.
 
@@ -33,7 +35,7 @@ A spec naming a term without a JAX version fails with a ``ConfigError`` that lis
 >>> build_jax_stack(["oni"], make_env("gymnax/CartPole-v1"))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-rewardlab.errors.ConfigError: reward term 'oni' has no JAX version (agent jax_ppo needs one); terms with one: env, ...
+rewardlab.errors.ConfigError: reward term 'oni' has no JAX version (agent jax_ppo needs one); terms with one: ...
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from rewardlab.jax.potentials import require_features
 
 __all__ = [
     "JAX_RL_TERMS", "JAX_RL_POTENTIALS", "JaxTransition", "JaxTerm", "TermContext", "JaxRewardStack",
-    "build_jax_stack", "register_jax_rl_term", "stack_params",
+    "build_jax_stack", "build_jax_term", "register_jax_rl_term", "stack_params",
 ]
 
 # Built-in names: the JAX_RL_TERMS / JAX_RL_POTENTIALS mappings of rewardlab/jax/manifest.py.
@@ -104,8 +106,11 @@ class JaxTerm:
     (``self.params`` holds their defaults; the weight is applied by the stack)."""
 
     apply: Callable[[Any, JaxTransition, dict], tuple[Any, jax.Array]]
-    params: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     init: Callable[[int], Any] = _no_state
+    encoders: dict[str, Callable[[Any], dict]] = field(default_factory=dict)
+    """non-numeric parameters a variant may set, each turned into numeric params (``derl_program``'s
+    ``program`` text -> its token arrays)"""
 
 
 def _num(name: str, value: Any, kind: str) -> float:
@@ -263,8 +268,36 @@ class JaxRewardStack:
 
     def default_params(self) -> dict[str, dict[str, jax.Array]]:
         """``{term: {"weight": w, <numeric param>: value}}`` as float32 scalars (vmap over a stack of these)."""
-        return {n: {"weight": jnp.float32(w), **{k: jnp.float32(v) for k, v in t.params.items()}}
+        return {n: {"weight": jnp.float32(w), **{k: jnp.asarray(v, jnp.float32) for k, v in t.params.items()}}
                 for n, t, w in zip(self.names, self.terms, self.weights, strict=True)}
+
+    def variant_params(self, overrides: dict[str, Any], name: str | None = None) -> dict[str, dict[str, jax.Array]]:
+        """``default_params()`` with a variant's ``{"<term>.<param>": value}`` overrides applied.
+
+        >>> from rewardlab.jax.envs import make_env
+        >>> stack = build_jax_stack(["env", {"name": "step_penalty", "params": {"value": 0.1}}],
+        ...                         make_env("gymnax/CartPole-v1"))
+        >>> stack.variant_params({"step_penalty.weight": 0.0})["step_penalty"]
+        {'weight': Array(0., dtype=float32), 'value': Array(0.1, dtype=float32)}
+        """
+        out = self.default_params()
+        by_name = dict(zip(self.names, self.terms, strict=True))
+        for key, value in overrides.items():
+            term, _, param = str(key).partition(".")
+            encoder = by_name[term].encoders.get(param) if term in by_name else None
+            if encoder is not None:
+                try:
+                    out[term].update({k: jnp.asarray(v, jnp.float32) for k, v in encoder(value).items()})
+                except RewardLabError as e:
+                    raise ConfigError(f"reward.variants.{name}.{key}: {e}") from None
+                continue
+            if term not in out or param not in out[term]:
+                valid = [f"{t}.{f}" for t, v in out.items() for f in v if jnp.ndim(v[f]) == 0]
+                valid += [f"{t}.{f}" for t, jt in by_name.items() for f in jt.encoders]
+                raise ConfigError(f"reward.variants.{name}.{key}: not a reward parameter a variant can set; "
+                                  f"valid: {', '.join(valid)}")
+            out[term][param] = jnp.float32(_num(key, value, f"reward.variants.{name}"))
+        return out
 
     def init(self, num_envs: int) -> dict[str, Any]:
         return {n: t.init(num_envs) for n, t in zip(self.names, self.terms, strict=True)}
@@ -299,29 +332,38 @@ def build_jax_stack(specs: list[Any], env: Any, *, gamma: float | None = None,
     names, terms, weights = [], [], []
     for spec in specs:
         spec = term_spec(spec)
-        kind = spec["name"]
-        if kind not in JAX_RL_TERMS:
-            raise ConfigError(f"reward term {kind!r} has no JAX version (agent jax_ppo needs one); terms with one: "
-                              f"{', '.join(JAX_RL_TERMS.names())}")
-        factory = JAX_RL_TERMS.get(kind)
-        params = dict(spec.get("params") or {})
-        sig = inspect.signature(factory)
-        valid = [p for p in sig.parameters if p != "ctx"]
-        if "gamma" in sig.parameters and "gamma" not in params and gamma is not None:
-            params["gamma"] = gamma
-        unknown = [k for k in params if k not in valid]
-        if unknown:
-            raise ConfigError(f"JAX reward term {kind!r} has no parameter {unknown[0]!r}; "
-                              f"valid parameters: {', '.join(valid) or '(none)'}")
+        term = build_jax_term(spec, ctx)
         try:
-            term = factory(ctx, **params)
-            weight = _num("weight", spec.get("weight", 1.0), f"reward term {kind!r}")
-        except (InvalidArgument, TypeError, RewardLabError) as e:
-            raise ConfigError(f"JAX reward term {kind!r}: {e}") from e
-        names.append(spec.get("as") or kind)
+            weight = _num("weight", spec.get("weight", 1.0), f"reward term {spec['name']!r}")
+        except InvalidArgument as e:
+            raise ConfigError(f"JAX reward term {spec['name']!r}: {e}") from e
+        names.append(spec.get("as") or spec["name"])
         terms.append(term)
         weights.append(weight)
     return JaxRewardStack(names, terms, weights, clip)
+
+
+def build_jax_term(spec: dict[str, Any], ctx: TermContext) -> JaxTerm:
+    """One JAX term from a spec ``{name, params}`` (the weight is the stack's); ``ConfigError`` on a
+    name without a JAX version or a bad parameter."""
+    kind = spec["name"]
+    if kind not in JAX_RL_TERMS:
+        raise ConfigError(f"reward term {kind!r} has no JAX version (agent jax_ppo needs one); terms with one: "
+                          f"{', '.join(JAX_RL_TERMS.names())}")
+    factory = JAX_RL_TERMS.get(kind)
+    params = dict(spec.get("params") or {})
+    sig = inspect.signature(factory)
+    valid = [p for p in sig.parameters if p != "ctx"]
+    if "gamma" in sig.parameters and "gamma" not in params and ctx.gamma is not None:
+        params["gamma"] = ctx.gamma
+    unknown = [k for k in params if k not in valid]
+    if unknown:
+        raise ConfigError(f"JAX reward term {kind!r} has no parameter {unknown[0]!r}; "
+                          f"valid parameters: {', '.join(valid) or '(none)'}")
+    try:
+        return factory(ctx, **params)
+    except (InvalidArgument, TypeError, RewardLabError) as e:
+        raise ConfigError(f"JAX reward term {kind!r}: {e}") from e
 
 
 def stack_params(params: list[dict]) -> dict:

@@ -37,29 +37,11 @@ from rewardlab.jax.envs import make_env
 from rewardlab.jax.ppo import TrainState, make_train
 from rewardlab.jax.terms import build_jax_stack, stack_params
 
-__all__ = ["JaxPPOTrainer", "apply_variant", "EVAL_SEED_OFFSET", "STATE_FILE"]
+__all__ = ["JaxPPOTrainer", "EVAL_SEED_OFFSET", "STATE_FILE"]
 
 EVAL_SEED_OFFSET = 10_000
 """evaluation keys are ``PRNGKey(EVAL_SEED_OFFSET + seed)``, as the runner's evaluation seeds"""
 STATE_FILE = "jax_state.npz"
-
-
-def apply_variant(params: dict, overrides: dict[str, float], name: str | None = None) -> dict:
-    """``params`` (``{term: {"weight": w, ...}}``) with ``{"<term>.<param>": value}`` overrides.
-
-    >>> p = {"env": {"weight": 1.0}, "potential": {"weight": 1.0, "scale": 1.0}}
-    >>> apply_variant(p, {"potential.weight": 0.0})["potential"]
-    {'weight': Array(0., dtype=float32), 'scale': 1.0}
-    """
-    out = {t: dict(v) for t, v in params.items()}
-    for key, value in overrides.items():
-        term, _, field = str(key).partition(".")
-        if term not in out or field not in out[term]:
-            valid = [f"{t}.{f}" for t, v in params.items() for f in v]
-            raise ConfigError(f"reward.variants.{name}.{key}: not a numeric reward parameter; "
-                              f"valid: {', '.join(valid)}")
-        out[term][field] = jnp.float32(value)
-    return out
 
 
 class JaxPPOTrainer:
@@ -81,12 +63,11 @@ class JaxPPOTrainer:
         self.steps_per_update = self.ppo.steps_per_update
         self.num_updates = self.ppo.num_updates
         self.total_steps = self.num_updates * self.steps_per_update
-        base = self.stack.default_params()
         named = {None: {}} if not variants else variants
         # One run per (variant, seed); a seed's key is the same in every variant (paired comparison).
         self.runs = [(v, s) for v in named for s in seeds]
         self.seeds = [s for _, s in self.runs]
-        self.reward_params = stack_params([apply_variant(base, named[v], v) for v, _ in self.runs])
+        self.reward_params = stack_params([self.stack.variant_params(named[v], v) for v, _ in self.runs])
         self._keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
         self._chunks: dict[int, Any] = {}
         self._eval: dict[tuple[int, bool], Any] = {}

@@ -78,7 +78,8 @@ def test_jax_ppo_run_writes_every_seed_and_resumes_to_the_same_numbers(tmp_path)
 def test_a_term_without_a_jax_version_fails_the_config_check():
     data = {**BASE, "reward": {"terms": ["env", {"name": "oni", "params": {}}]}}
     with pytest.raises(ConfigError, match=r"reward.terms.1.name: term 'oni' has no version for agent 'jax_ppo'; "
-                                          r"terms with one: env, novelty, open_door, pickup, potential, reach"):
+                                          r"terms with one: derl_program, env, novelty, open_door, pickup, "
+                                          r"potential, reach"):
         parse_config(data)
 
 
@@ -107,7 +108,7 @@ def test_reward_variants_train_in_one_program_and_get_a_run_directory_each(tmp_p
         assert all(r["reward_terms/step_penalty"] == pytest.approx(-0.5 * r["charts/episode_length"]) for r in pen)
     with pytest.raises(Exception, match="is one variant of the run"):
         run_experiment(resume=run / "plain")
-    with pytest.raises(ConfigError, match="reward.variants.plain.step_penalty.valu: not a numeric reward parameter"):
+    with pytest.raises(ConfigError, match="reward.variants.plain.step_penalty.valu: not a reward parameter a variant"):
         data["reward"]["variants"] = {"plain": {"step_penalty.valu": 0.0}}
         run_experiment(parse_config(data), out=tmp_path / "bad")
     data["agent"] = {"name": "ppo"}

@@ -112,7 +112,8 @@ def test_numeric_params_are_traced_arguments_so_variants_vmap():
 
 def test_a_term_without_a_jax_version_is_refused_with_the_list():
     env = make_env("gymnax/CartPole-v1")
-    with pytest.raises(ConfigError, match=r"'oni' has no JAX version .*terms with one: env, .*step_penalty"):
+    with pytest.raises(ConfigError, match=r"'oni' has no JAX version .*terms with one: derl_program, env, "
+                                          r".*step_penalty"):
         build_jax_stack(["env", "oni"], env)
     with pytest.raises(ConfigError, match="has no parameter 'valu'; valid parameters: value"):
         build_jax_stack([{"name": "step_penalty", "params": {"valu": 1}}], env)
