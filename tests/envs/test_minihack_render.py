@@ -109,3 +109,20 @@ def test_gymnasium_and_sb3_env_checkers_pass_with_render(env_id):
     # Gymnasium's checker also rebuilds the env in every advertised render mode and renders it
     _quiet(check_env, env)
     _quiet(sb3_check_env, env)
+
+
+def test_gymnasium_record_video_on_minihack(tmp_path):
+    import gymnasium as gym
+    import imageio.v3 as iio
+
+    env = rewardlab.make(ROOM, render_mode="rgb_array", max_episode_steps=5)
+    env = gym.wrappers.RecordVideo(env, str(tmp_path / "videos"), episode_trigger=lambda ep: True,
+                                   disable_logger=True)
+    env.reset(seed=0)
+    done = False
+    while not done:
+        *_, term, trunc, _ = env.step(0)
+        done = term or trunc
+    env.close()
+    (video,) = (tmp_path / "videos").glob("*.mp4")
+    assert len(iio.imread(video)) >= 2  # moviepy (the render extra) wrote the episode's frames
