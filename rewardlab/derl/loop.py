@@ -9,6 +9,12 @@ crashed trainings score ``derl.failure_score`` (default −1, the DERL reference
 program) with the reason logged. After the K scores
 the optimizer is updated (GRPO, evolution's population, the LLM's history).
 
+With an agent that trains many runs in one program (``jax_ppo`` on a ``gymnax/``/``minigrid/``
+env) the round's valid candidates are not trained one by one: each program becomes a reward
+variant of one JAX ``derl_program`` term (programs are token arrays, ``rewardlab.jax.program``),
+and all K programs × ``train.seeds`` train in one compiled program (``train_batch``), in
+``inner/r000_batch/<name>__<timestamp>/c01/`` etc.
+
 DERL run directory (never reused)::
 
     <derl.dir or log.dir/derl>/<name>__<timestamp>/
@@ -207,6 +213,53 @@ def train_candidate(base: dict[str, Any], program: str, primitives: dict[str, An
     return row
 
 
+def train_batch(base: dict[str, Any], programs: dict[int, str], primitives: dict[str, Any], name: str,
+                parent: str, grammar: Any) -> dict[int, dict[str, Any]]:
+    """Train several candidates in one compiled program (an agent with ``batched = True``,
+    ``jax_ppo``): each program is one reward variant of a JAX ``derl_program`` term, all of them ×
+    ``train.seeds`` side by side. Returns one candidate row per index, as ``train_candidate`` does.
+
+    An interrupted batch is resumed from its run directory in ``parent``; a crash fails every
+    candidate of the batch with the error.
+    """
+    from rewardlab.config import parse_config
+    from rewardlab.experiment.runner import run_experiment, seed_dirs
+
+    t0 = time.time()
+    first = next(iter(programs.values()))
+    data = copy.deepcopy(base)
+    data["name"] = name
+    term = {"name": "derl_program", "as": "program",
+            "params": {"program": first, "primitives": primitives, "max_tokens": grammar.max_tokens,
+                       "max_depth": grammar.max_depth}}
+    data["reward"] = {"terms": [term], "variants": {f"c{i:02d}": {"program.program": text}
+                                                   for i, text in programs.items()}}
+    data.setdefault("log", {})["dir"] = parent
+    existing = sorted(p for p in Path(parent).glob(f"{name}__*") if (p / "config.yaml").is_file())
+    rows: dict[int, dict[str, Any]] = {}
+    try:
+        cfg = parse_config(data, f"candidates {name}")
+        run = (run_experiment(resume=existing[-1]) if existing and any(existing[-1].glob("*/seed_*"))
+               else run_experiment(cfg)).run_dir
+        wall = round(time.time() - t0, 1)
+        for i, text in programs.items():
+            vdir = run / f"c{i:02d}"
+            result = json.loads((vdir / "summary.json").read_text())
+            score, metric = _score(result)
+            key = "success_rate" if metric == "success_rate" else "true_return_mean"
+            per_seed = [seed[key] for seed in result["seeds"].values()]  # labelled "<variant>/<seed>"
+            rows[i] = {"program": text, "status": "ok", "score": score, "score_metric": metric,
+                       "run_dir": str(vdir), "score_per_seed": per_seed, "true_return": result["true_return_mean"],
+                       "curve": _curve(vdir), "resumed": bool(existing), "batched": len(programs),
+                       "seeds_done": [int(d.name.removeprefix("seed_")) for d in seed_dirs(vdir)], "wall_time_s": wall}
+    except Exception as e:  # a crashing batch fails its candidates, not the search
+        runs = sorted(Path(parent).glob(f"{name}__*"))
+        for i, text in programs.items():
+            rows[i] = {"program": text, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                       "run_dir": str(runs[-1]) if runs else None, "wall_time_s": round(time.time() - t0, 1)}
+    return rows
+
+
 # -- the meta-loop ---------------------------------------------------------------------------
 
 @dataclass
@@ -231,6 +284,25 @@ class DerlSummary:
                                                                     "score_metric", "run_dir")},
             "rounds": self.rounds,
         }
+
+
+def _check_batched(cfg: Any) -> bool:
+    """Whether the candidates train in one program (``jax_ppo``): then every primitive needs a JAX
+    version and ``validation`` (which reloads torch checkpoints) is not available."""
+    from rewardlab.core.registry import manifest_entries
+    from rewardlab.experiment.batched import is_batched
+
+    if not is_batched(cfg.agent.name):
+        return False
+    have = manifest_entries("JAX_RL_TERMS")
+    missing = sorted(n for n, spec in cfg.derl.primitive_specs().items() if spec["name"] not in have)
+    if missing:
+        raise ConfigError(f"derl.primitives {missing}: agent {cfg.agent.name!r} trains the candidates in one JAX "
+                          f"program and these terms have no JAX version; terms with one: {', '.join(sorted(have))}")
+    if cfg.derl.validation is not None:
+        raise ConfigError(f"derl.validation is not available with agent {cfg.agent.name!r} (it reloads torch "
+                          "checkpoints); hold out evaluation seeds instead")
+    return True
 
 
 def _base_config(raw: dict[str, Any]) -> dict[str, Any]:
@@ -280,8 +352,9 @@ def run_derl(cfg: Any = None, *, out: Path | None = None, resume: Path | None = 
     summary = DerlSummary(run_dir, derl.method)
     summary.rounds = [json.loads((run_dir / "rounds" / f"r{r:03d}" / "round.json").read_text()) for r in done_rounds]
 
+    batched = _check_batched(cfg)
     pool = None
-    if derl.workers > 0:
+    if derl.workers > 0 and not batched:
         pool = ProcessPoolExecutor(derl.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
     try:
         for r in range(first, derl.rounds):
@@ -301,7 +374,7 @@ def run_derl(cfg: Any = None, *, out: Path | None = None, resume: Path | None = 
                 _write_json(prop_file, [p.as_dict() for p in proposals])
             emit("round", {"round": r, "proposals": [p.as_dict() for p in proposals]})
             rows = {c["index"]: c for c in read_candidates(run_dir) if c["round"] == r}
-            _run_round(r, proposals, rows, run_dir, base, prims, derl, pool, emit)
+            _run_round(r, proposals, rows, run_dir, base, prims, derl, pool, emit, batched)
             scores = [rows[i]["score"] for i in range(len(proposals))]
             stats = search.observe(proposals, scores)
             search.save(rdir / "state.pt")
@@ -321,7 +394,8 @@ def run_derl(cfg: Any = None, *, out: Path | None = None, resume: Path | None = 
 
 
 def _run_round(r: int, proposals: list, rows: dict[int, dict[str, Any]], run_dir: Path, base: dict[str, Any],
-               prims: dict[str, Any], derl: Any, pool: ProcessPoolExecutor | None, emit: Callable) -> None:
+               prims: dict[str, Any], derl: Any, pool: ProcessPoolExecutor | None, emit: Callable,
+               batched: bool = False) -> None:
     log = (run_dir / CANDIDATES).open("a")
 
     def record(i: int, result: dict[str, Any]) -> None:
@@ -336,17 +410,27 @@ def _run_round(r: int, proposals: list, rows: dict[int, dict[str, Any]], run_dir
 
     try:
         jobs = []
+        batch: dict[int, str] = {}
         for i, p in enumerate(proposals):
             if i in rows:
                 continue
             if not p.valid:
                 record(i, {"program": p.text, "status": "invalid", "error": p.error})
                 continue
+            if batched:  # every valid candidate of the round in one compiled program
+                batch[i] = p.text
+                continue
             name = f"{base.get('name', 'derl')}_r{r:03d}_c{i:02d}"
             parent = run_dir / "inner" / f"r{r:03d}_c{i:02d}"
             parent.mkdir(parents=True, exist_ok=True)
             validation = derl.validation.model_dump() if derl.validation is not None else None
             jobs.append((i, (base, p.text, prims, name, str(parent), validation)))
+        if batch:
+            parent = run_dir / "inner" / f"r{r:03d}_batch"
+            parent.mkdir(parents=True, exist_ok=True)
+            for i, row in train_batch(base, batch, prims, f"{base.get('name', 'derl')}_r{r:03d}", str(parent),
+                                      derl.grammar()).items():
+                record(i, row)
         if pool is None:
             for i, args in jobs:
                 record(i, train_candidate(*args))
