@@ -1,9 +1,9 @@
 """ILD vs behaviour cloning from the same few expert demonstrations, ≥ 5 seeds, on CPU.
 
-For each seed: BC (``rewardlab.imitation.bc.train_bc``: the reference's ``--il`` bootstrap, 1,000
-full-batch iterations) and ILD (``rewardlab.imitation.ild.ILD``: the same BC warm start — the same
-policy for the same seed — then ``--ild-updates`` gradient steps through the Brax physics on the
-Chamfer loss). Both train the same NormalTanh policy on the first ``--n-demos`` demonstrations and
+For each seed: BC (the reference's ``--il`` bootstrap, 1,000 full-batch iterations: ILD's warm
+start, the same policy ``rewardlab.imitation.bc.train_bc`` gives for that seed) and ILD
+(``rewardlab.imitation.ild.ILD``: that BC policy, then ``--ild-updates`` gradient steps through the
+Brax physics on the Chamfer loss). Both train the same NormalTanh policy on the first ``--n-demos`` demonstrations and
 are evaluated by their mode on *held-out* expert starts (the demo file's held-out split, or the
 demos after the first ``--n-demos`` when the file has none) with the true task return, plus the
 Chamfer distance to the expert in expert-normalised simulator-state space (and, on Reacher, the
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rewardlab import results as R
-from rewardlab.imitation.bc import BCConfig, PolicyEvaluator, train_bc
+from rewardlab.imitation.bc import PolicyEvaluator
 from rewardlab.imitation.ild import ILD, Demos, ILDConfig
 
 METRICS = ("return", "chamfer", "final_distance")
@@ -53,18 +53,21 @@ def run(args: argparse.Namespace) -> dict:
     print(f"{args.demos}: {demos.env}/{demos.backend}, {train.obs.shape[0]} training demos, "
           f"{held.obs.shape[0]} held-out starts, {demos.horizon} steps; policy {hidden}", flush=True)
     ild_cfg = ILDConfig(hidden=hidden, bc_warmstart=args.bc_steps, match=args.match)
-    bc_cfg = BCConfig(hidden=hidden, steps=args.bc_steps)
     rows: dict[str, list[dict]] = {"BC": [], "ILD": []}
+    ild = ILD(train, ild_cfg, seed=args.seeds[0])  # one learner, reseeded: its functions compile once
     for seed in args.seeds:
+        # BC is ILD's warm start (train_bc with the same seed and settings gives the same policy;
+        # tests/imitation/test_ild.py checks it), so ILD's updates are compared with their own start.
         t0 = time.time()
-        actor, bc_losses = train_bc(train, bc_cfg, seed=seed)
-        r = {f"{s}/{k}": v for s, ev in evaluators.items() for k, v in ev(actor).items()}
-        r.update(seed=seed, seconds=time.time() - t0, loss_first=float(bc_losses[0]), loss_last=float(bc_losses[-1]))
+        ild.reseed(seed)
+        logs = ild.warm_start()
+        r = {f"{s}/{k}": v for s, ev in evaluators.items() for k, v in ev(ild.actor).items()}
+        r.update(seed=seed, seconds=time.time() - t0, loss_first=logs["losses/bc_first"],
+                 loss_last=logs["losses/bc_last"])
         rows["BC"].append(r)
-        print(f"seed {seed} BC ({r['seconds']:.0f} s, loss {bc_losses[0]:.3f} -> {bc_losses[-1]:.3f}): "
+        print(f"seed {seed} BC ({r['seconds']:.0f} s, loss {r['loss_first']:.3f} -> {r['loss_last']:.3f}): "
               + ", ".join(f"{k} {v:.3f}" for k, v in r.items() if k.startswith("heldout/")), flush=True)
         t0 = time.time()
-        ild = ILD(train, ild_cfg, seed=seed)
         curve = []
         for u in range(args.ild_updates):
             m = ild.update(progress=u / args.ild_updates)
@@ -80,8 +83,11 @@ def run(args: argparse.Namespace) -> dict:
         r.update(seed=seed, seconds=time.time() - t0, first_update_s=first, curve=curve,
                  env_steps=args.ild_updates * ild.steps_per_update)
         rows["ILD"].append(r)
-        print(f"seed {seed} ILD ({r['seconds']:.0f} s, first update incl. warm start {first:.0f} s): "
+        print(f"seed {seed} ILD ({r['seconds']:.0f} s, first update {first:.0f} s): "
               + ", ".join(f"{k} {v:.3f}" for k, v in r.items() if k.startswith("heldout/")), flush=True)
+        if args.json:  # after every seed, so an interrupted run keeps its finished seeds
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"args": vars(args), "env": demos.env, "rows": rows}, indent=1))
     return {"args": vars(args), "env": demos.env, "rows": rows}
 
 
@@ -150,9 +156,6 @@ def main() -> None:
         results = [json.loads(Path(f).read_text()) for f in args.report]
     else:
         results = [run(args)]
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(results[0], indent=1))
     for res in results:
         res["aggregate"] = report(res)
     if args.plot:

@@ -520,18 +520,24 @@ class ILD:
         self.expert_match = self.expert_states if cfg.match == "state" else self.expert_obs
         # Evaluation compares in one fixed space: the expert's own statistics normalise both sides.
         self.eval_stats = norm_update(norm_init(self.expert_match.shape[-1]), self.expert_match)
-        self.key, init_key = jax.random.split(jax.random.PRNGKey(seed))
-        self.actor = self.policy.init_actor(init_key)
-        self.match_stats = norm_init(self.expert_match.shape[-1])
         # The learning rate is optimizer state, not a compile-time constant: one compiled update serves any lr.
         self.optimizer = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
                                      optax.inject_hyperparams(optax.adam)(learning_rate=cfg.lr))
-        self.opt_state = self.optimizer.init(self.actor.params)
-        self.warm_started = cfg.bc_warmstart == 0
         self._train = PolicyRollout(self.env, self.policy, horizon, cfg.truncation, cfg.step_grad_clip)
         self._plain = PolicyRollout(self.env, self.policy, horizon)
         self._update = jax.jit(self._update_fn)
         self._evaluate = jax.jit(self._evaluate_fn)
+        self._fit = None
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Start over from a fresh policy for ``seed`` (statistics, optimizer, warm start), keeping the
+        compiled functions: several seeds in one process compile once."""
+        self.key, init_key = jax.random.split(jax.random.PRNGKey(seed))
+        self.actor = self.policy.init_actor(init_key)
+        self.match_stats = norm_init(self.expert_match.shape[-1])
+        self.opt_state = self.optimizer.init(self.actor.params)
+        self.warm_started = self.cfg.bc_warmstart == 0
 
     @property
     def params(self) -> list:
@@ -541,11 +547,12 @@ class ILD:
         """The reference's ``--il`` bootstrap: ``bc_warmstart`` full-batch BC iterations (sampled-action
         MSE, Adam at ``lr`` with its own optimizer state, gradient clipped to ``max_grad_norm``)."""
         cfg = self.cfg
-        opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr))
+        if self._fit is None:
+            opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr))
+            self._fit = jax.jit(lambda actor, obs, acts, k: bc_fit(self.policy, actor, obs, acts,
+                                                                   steps=cfg.bc_warmstart, optimizer=opt, key=k))
         self.key, sub = jax.random.split(self.key)
-        fit = jax.jit(lambda actor, obs, acts, k: bc_fit(self.policy, actor, obs, acts, steps=cfg.bc_warmstart,
-                                                         optimizer=opt, key=k))
-        self.actor, losses = fit(self.actor, self.expert_obs[:, :-1], jnp.asarray(
+        self.actor, losses = self._fit(self.actor, self.expert_obs[:, :-1], jnp.asarray(
             self.demos.actions[: self.n, : self.horizon], jnp.float32), sub)
         self.warm_started = True
         return {"losses/bc_first": float(losses[0]), "losses/bc_last": float(losses[-1])}
