@@ -30,7 +30,9 @@ nodes, a two-line ``/etc``, and mount points for the per-run tmpfs. No ``/home``
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import gc
 import importlib.util
 import json
 import os
@@ -405,6 +407,14 @@ def zygote(sock: socket.socket, cfg: dict, cg: Cgroup | None, split) -> None:
     sys.path[:] = [*cfg["stdlib"], *cfg["deps_path"]]
     import pytest  # noqa: F401 - the warm part: every run forks from a process that imported it
 
+    if cfg.get("preload"):
+        _preload()
+        # Everything the zygote holds now lives as long as it does: out of the collector's reach,
+        # so the full collections pytest runs at the end of every session (its unraisable-
+        # exception plugin) do not traverse the warm heap in each run, nor copy its pages.
+        gc.collect()
+        gc.freeze()
+
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 8)
@@ -421,6 +431,32 @@ def zygote(sock: socket.socket, cfg: dict, cg: Cgroup | None, split) -> None:
             os.close(fd)
         os.waitpid(pid, 0)
         sock.send(b"reaped")  # the server sweeps only after this: the leader is gone
+
+
+# What ``pytest.main`` imports on every run beyond ``import pytest``: its built-in plugins and
+# the standard-library modules they import when configured (pdb for ``debugging``, unittest,
+# xml.etree for ``junitxml``). Trusted code only, imported once by the zygote instead of once per
+# run; the code process of a split run drops them again (``PRELOADED``), so the repository's own
+# modules resolve exactly as without the preload.
+PRELOAD_STDLIB = ("pdb", "unittest", "xml.etree.ElementTree", "faulthandler")
+PRELOADED: set[str] = set()
+
+
+def _preload() -> None:
+    before = set(sys.modules)
+    import _pytest.config
+
+    for name in _pytest.config.default_plugins:
+        try:
+            importlib.import_module(f"_pytest.{name}")
+        except ImportError:
+            pass
+    for name in PRELOAD_STDLIB:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    PRELOADED.update(set(sys.modules) - before)
 
 
 def leader(cmd: dict, fds: list[int], cfg: dict, cg: Cgroup | None, split) -> None:
@@ -560,7 +596,7 @@ def _code_child(cmd: dict, out_w: int, rfd: int, wfd: int, cfg: dict, workspace:
         enter_child(cfg, cmd, out_w, {rfd, wfd}, cfg.get("agent_uid"), cfg.get("agent_gid"), workspace, verifier,
                     [workspace, *cfg["stdlib"]])
         for name in list(sys.modules):
-            if name.split(".")[0] in TEST_PACKAGES:
+            if name.split(".")[0] in TEST_PACKAGES or name in PRELOADED:
                 del sys.modules[name]
         split.serve(rfd, wfd, workspace)
         os._exit(0)
@@ -609,6 +645,26 @@ def _write_tree(root: str, files: dict, uid: int | None, gid: int | None) -> Non
                 os.chown(os.path.join(d, n), uid, gid, follow_symlinks=False)
 
 
+def _write_pycs(root: str, pycs: dict, test_files: dict) -> None:
+    """The host's assertion-rewritten bytecode of the (trusted) test files, where pytest looks for
+    it (``tests/__pycache__/test_x.<tag>-pytest-<version>.pyc``). Only beside a test file of this
+    request; pytest checks the source hash in the header and rewrites the file itself when it does
+    not match. The code process never sees this directory."""
+    for rel, data in pycs.items():
+        path = _safe_path(root, rel)
+        parts = rel.split("/") if type(rel) is str else []
+        if path is None or type(data) is not str or len(parts) < 2 or parts[-2] != "__pycache__" \
+                or not parts[-1].endswith(".pyc"):
+            raise ValueError(f"bad test bytecode path {rel!r}")
+        source = "/".join([*parts[:-2], parts[-1].split(".", 1)[0] + ".py"])
+        if source not in test_files:
+            raise ValueError(f"test bytecode {rel!r} has no test file")
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(data, validate=True))
+
+
 def _top_modules(files: dict) -> list[str]:
     names = set()
     for rel in files:
@@ -655,6 +711,7 @@ class Server:
             _write_tree(ws, code_files, self.cfg.get("agent_uid"), self.cfg.get("agent_gid"))
             if tests_dir:
                 _write_tree(tests_dir, test_files, None, None)
+                _write_pycs(tests_dir, req.get("tests_pyc") or {}, test_files)
             if self.cg is not None:
                 self.cg.set_limits(lim["memory_bytes"], int(lim["nproc"]) + 8)
             return self._run(req, mode, ws, tests_dir, code_files)
