@@ -6,14 +6,19 @@
 - ``ask_yes_no``: asks, re-asks garbled replies with a stricter prompt, and counts the replies
   that stay garbled; those count as "no" — a logged, counted fallback, never a silent one.
 - ``BACKENDS`` / ``make_backend(spec)``: build a backend from a name or a config mapping.
+- ``LLMBackend.yes_no_logodds``: ``log P(yes) - log P(no)`` of the first reply token after a
+  few-shot chat, read from the model's next-token distribution instead of parsing generated
+  text (``local``: the full distribution; ``openai``: the server's ``top_logprobs``);
+  ``logodds_from_top`` does the reading from a top-k list.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +26,7 @@ from rewardlab.core.registry import Registry
 from rewardlab.errors import ConfigError, InvalidArgument, RewardLabError
 
 __all__ = ["LLMBackend", "LLMError", "BACKENDS", "make_backend", "parse_yes_no", "ask_parsed", "ask_yes_no",
-           "YesNoStats", "RETRY_SUFFIX"]
+           "YesNoStats", "RETRY_SUFFIX", "YES_TOKENS", "NO_TOKENS", "logodds_from_top", "fewshot_messages"]
 
 log = logging.getLogger("rewardlab.llm")
 
@@ -47,6 +52,13 @@ class LLMBackend(ABC):
     def close(self) -> None:
         """Release resources (connections, model memory). Default: nothing to release."""
         return None
+
+    def yes_no_logodds(self, prompts: Sequence[str], examples: Sequence[tuple[str, str]] = ()) -> list[float]:
+        """``log P(yes) - log P(no)`` of the first token of the reply to each prompt, the prompt
+        asked after the few-shot ``examples`` (``(prompt, reply)`` pairs given as earlier chat
+        turns). Nothing is generated or parsed. Backends without token probabilities raise."""
+        raise LLMError(f"the {self.name!r} backend exposes no token log-probabilities; "
+                       "use the 'local' backend or an 'openai' server that returns logprobs")
 
     @property
     def cache_key(self) -> str:
@@ -108,6 +120,49 @@ def parse_yes_no(text: str) -> bool | None:
     if _NO.match(text):
         return False
     return None
+
+
+# First tokens of a "yes" / "no" reply, as spelled by chat models (case, leading space).
+YES_TOKENS = ("yes", "Yes", " yes", " Yes", "YES")
+NO_TOKENS = ("no", "No", " no", " No", "NO")
+
+
+def fewshot_messages(prompt: str, examples: Sequence[tuple[str, str]] = (),
+                     system: str | None = None) -> list[dict[str, str]]:
+    """Chat messages: optional system turn, each example as a user turn and its reply as an
+    assistant turn, then ``prompt``.
+
+    >>> [m["role"] for m in fewshot_messages("q?", [("a?", "yes")], system="be brief")]
+    ['system', 'user', 'assistant', 'user']
+    """
+    msgs = [{"role": "system", "content": system}] if system else []
+    for q, a in examples:
+        msgs += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    return msgs + [{"role": "user", "content": prompt}]
+
+
+def _logsumexp(xs: Sequence[float]) -> float:
+    m = max(xs)
+    return m + math.log(sum(math.exp(x - m) for x in xs))
+
+
+def logodds_from_top(top: Mapping[str, float]) -> tuple[float, int]:
+    """``log P(yes) - log P(no)`` from a top-k ``{token: logprob}`` of the first reply token, and
+    how many of the two words were missing from the list (0-2). A missing word gets the
+    smallest listed logprob: an upper bound on its probability, so the log-odds are clipped.
+
+    >>> logodds_from_top({"Yes": -0.1, " yes": -3.0, "No": -2.5, "Maybe": -4.0})[0] > 2
+    True
+    >>> logodds_from_top({"No": -0.05, "Sure": -3.0})
+    (-2.95, 1)
+    """
+    if not top:
+        raise LLMError("the server returned no top_logprobs for the first token")
+    floor = min(top.values())
+    yes = [v for k, v in top.items() if k.strip().lower() == "yes"]
+    no = [v for k, v in top.items() if k.strip().lower() == "no"]
+    missing = (not yes) + (not no)
+    return _logsumexp(yes or [floor]) - _logsumexp(no or [floor]), missing
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Repeated runs cost nothing: a prompt answered once is read back from the file. The hit rate
 is kept in ``hits``/``misses`` and logged (``rewardlab.llm`` logger) on ``close()``.
-Safe to share between threads (one connection behind a lock).
+Safe to share between threads (one connection behind a lock). ``yes_no_logodds`` values are
+cached in the same table (keyed by the few-shot examples too, the value stored as text).
 """
 
 from __future__ import annotations
@@ -84,6 +85,34 @@ class CachedBackend(LLMBackend):
             self.misses += len(todo_unique)
             self.hits += len(prompts) - len(todo_unique)
         return [found[k] for k in keys]
+
+    def yes_no_logodds(self, prompts: Sequence[str], examples: Sequence[tuple[str, str]] = ()) -> list[float]:
+        """The inner backend's log-odds, each computed once per (examples, prompt)."""
+        shots = hashlib.sha256(repr([tuple(e) for e in examples]).encode()).hexdigest()[:16]
+        keys = [self._key(f"\0logodds\0{shots}\0{p}") for p in prompts]
+        with self._lock:
+            found: dict[str, str] = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                q = f"SELECT key, reply FROM answers WHERE key IN ({','.join('?' * len(chunk))})"
+                found.update(self._db.execute(q, chunk).fetchall())
+        todo: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in found:
+                todo.setdefault(k, i)
+        if todo:
+            idx = list(todo.values())
+            values = self.inner.yes_no_logodds([prompts[i] for i in idx], examples)
+            rows = [(keys[i], self.inner.cache_key, prompts[i], repr(float(v)))
+                    for i, v in zip(idx, values, strict=True)]
+            with self._lock:
+                self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
+                self._db.commit()
+            found.update((k, r) for k, _, _, r in rows)
+        with self._lock:
+            self.misses += len(todo)
+            self.hits += len(prompts) - len(todo)
+        return [float(found[k]) for k in keys]
 
     def close(self) -> None:
         log.info("LLM cache %s: %d hits, %d misses (hit rate %.1f%%)", self.path, self.hits, self.misses,

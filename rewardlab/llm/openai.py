@@ -12,6 +12,12 @@ Each request has a ``timeout``; failed requests (connection refused, timeout, HT
 a body that is not a chat-completion) are retried ``max_retries`` times with exponential
 backoff (``backoff * 2**attempt`` seconds, with jitter), then ``LLMError`` names the cause.
 At most ``concurrency`` requests are in flight at once.
+
+``yes_no_logodds`` asks for one token with ``logprobs: true, top_logprobs: 20`` and reads the
+"yes"/"no" log-probabilities from that list (``logodds_from_top``; a word outside the top 20
+gets the 20th logprob, counted in ``logprob_missing``). ``python -m llama_cpp.server`` returns
+them only when started with ``--logits_all true``; a server that returns none raises
+``LLMError``.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 from rewardlab.errors import InvalidArgument
-from rewardlab.llm.base import LLMBackend, LLMError, log
+from rewardlab.llm.base import LLMBackend, LLMError, fewshot_messages, log, logodds_from_top
 
 __all__ = ["OpenAIBackend"]
 
@@ -74,21 +82,25 @@ class OpenAIBackend(LLMBackend):
         self._lock = threading.Lock()
         self.requests = 0
         self.failures = 0  # failed attempts (each retried or, at the end, raised)
+        self.logprob_missing = 0  # "yes"/"no" words outside a reply's top_logprobs
 
     @property
     def cache_key(self) -> str:
         return f"{self.name}|{self.base_url}|{self.model}|t={self.temperature}|max={self.max_tokens}|sys={self.system}"
 
-    def _payload(self, prompt: str) -> bytes:
-        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
-            {"role": "user", "content": prompt}]
-        body = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
-                "temperature": self.temperature}
+    def _payload(self, prompt: str | _LogoddsQuery) -> bytes:
+        if isinstance(prompt, _LogoddsQuery):
+            body = {"model": self.model, "messages": fewshot_messages(prompt.prompt, prompt.examples, self.system),
+                    "max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": 20}
+        else:
+            messages = fewshot_messages(prompt, (), self.system)
+            body = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
+                    "temperature": self.temperature}
         if self.seed is not None:
             body["seed"] = self.seed
         return json.dumps(body).encode()
 
-    def _once(self, prompt: str) -> str:
+    def _once(self, prompt: str | _LogoddsQuery) -> Any:
         req = urllib.request.Request(f"{self.base_url}/chat/completions", data=self._payload(prompt), method="POST",
                                      headers={"Content-Type": "application/json"})
         if self.api_key:
@@ -97,14 +109,34 @@ class OpenAIBackend(LLMBackend):
             raw = resp.read()
         try:
             data = json.loads(raw)
-            content = data["choices"][0]["message"]["content"]
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as e:
             raise _Malformed(f"malformed chat-completion reply {raw[:200]!r}") from e
+        if isinstance(prompt, _LogoddsQuery):
+            try:
+                top = choice["logprobs"]["content"][0]["top_logprobs"]
+                return {str(t["token"]): float(t["logprob"]) for t in top}
+            except (KeyError, IndexError, TypeError, ValueError) as e:
+                raise LLMError(f"the server at {self.base_url} returned no top_logprobs for the first token "
+                               "(llama_cpp.server needs --logits_all true)") from e
         if not isinstance(content, str):
             raise _Malformed(f"chat-completion content is not a string: {content!r}"[:200])
         return content
 
-    def _ask(self, prompt: str) -> str:
+    def yes_no_logodds(self, prompts: Sequence[str], examples: Sequence[tuple[str, str]] = ()) -> list[float]:
+        """``log P(yes) - log P(no)`` of the first reply token from the server's top-20 logprobs."""
+        queries = [_LogoddsQuery(p, tuple(examples)) for p in prompts]
+        tops = [self._ask(queries[0])] if len(queries) == 1 else list(self._pool.map(self._ask, queries))
+        out = []
+        for top in tops:
+            value, missing = logodds_from_top(top)
+            with self._lock:
+                self.logprob_missing += missing
+            out.append(value)
+        return out
+
+    def _ask(self, prompt: Any) -> Any:
         url = f"{self.base_url}/chat/completions"
         last: str = ""
         for attempt in range(self.max_retries + 1):
@@ -137,6 +169,14 @@ class OpenAIBackend(LLMBackend):
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model!r})"
+
+
+@dataclass(frozen=True)
+class _LogoddsQuery:
+    """A ``yes_no_logodds`` request: the prompt after few-shot examples."""
+
+    prompt: str
+    examples: tuple[tuple[str, str], ...]
 
 
 class _Malformed(Exception):

@@ -5,21 +5,23 @@ subgoal pays ``reward`` once per episode.
 
 - ``DECOMPOSE_PROMPT`` / ``CHECK_PROMPT``: the prompt templates; ``decompose(backend, task)``;
 - ``render_transition``: NetHack message, the map around the agent before and after, the
-  inventory delta, and what the agent moved onto — the text the LLM judges;
-- ``KeyRoomOracle``: ground-truth detector for MiniHack KeyRoom (key picked up, door opened,
-  staircase reached) from the env's ``info``;
-- ``CALMReward`` (term ``calm``): the auxiliary reward, with ``detector: llm`` (any backend
-  from ``rewardlab.llm``) or ``detector: oracle`` (the baseline);
-- ``keyroom_expert_action`` / ``record_keyroom_steps``: an ε-noisy scripted KeyRoom player
-  that records labelled trajectories; ``score_detector`` gives the paper's precision /
-  recall / F1 of a backend's labels against the oracle.
+  inventory delta, what the agent moved onto and the map cells that changed, in words — the
+  text the LLM judges;
+  ``render_events``: the same without the maps;
+- ``CALMReward`` (term ``calm``): the auxiliary reward. Detectors: ``llm`` (a backend's
+  generated reply parsed as yes/no), ``logprob`` (``log P(yes) - log P(no)`` of the reply's
+  first token after a few-shot prompt, above a calibrated threshold), ``embedding`` (cosine
+  similarity of the transition text and the subgoal text under all-MiniLM-L6-v2, above a
+  calibrated threshold), ``oracle`` (ground truth, KeyRoom only: the baseline).
+
+The KeyRoom oracle, the scripted player that records labelled transitions, threshold
+calibration and the F1 scorer live in ``rewardlab.shaping.calm_eval``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +34,8 @@ from rewardlab.errors import InvalidArgument
 from rewardlab.llm.base import LLMBackend, YesNoStats, ask_yes_no, make_backend
 
 __all__ = ["KEYROOM_TASK", "KEYROOM_SUBGOALS", "DECOMPOSE_PROMPT", "CHECK_PROMPT", "decompose",
-           "StepView", "render_transition", "check_prompt", "KeyRoomOracle", "CALMReward",
-           "keyroom_expert_action", "record_keyroom_steps", "score_detector", "DetectorScore"]
+           "StepView", "render_transition", "render_events", "check_prompt", "LOGPROB_PROMPT", "logprob_prompt",
+           "salient", "CALMReward", "DETECTORS"]
 
 log = logging.getLogger("rewardlab.calm")
 
@@ -50,6 +52,12 @@ CHECK_PROMPT = """You are judging one step of an agent playing the game NetHack.
 On the maps, @ is the agent, ( is a key, + is a closed door, > is the staircase down, . is floor, | and - are walls.
 Task: {task}
 Subgoal: {subgoal}
+{transition}
+Did the agent achieve the subgoal "{subgoal}" in this step? Answer yes or no."""
+
+LOGPROB_PROMPT = """You are judging one step of an agent playing the game NetHack.
+On the maps, @ is the agent, ( is a key, + is a closed door, > is the staircase down, . is floor, | and - are walls.
+Task: {task}
 {transition}
 Did the agent achieve the subgoal "{subgoal}" in this step? Answer yes or no."""
 
@@ -108,9 +116,10 @@ def _crop(v: StepView, radius: int) -> list[str]:
     return rows
 
 
-def render_transition(before: StepView, after: StepView, radius: int = 2) -> str:
+def render_transition(before: StepView, after: StepView, radius: int = 2, changes: bool = False) -> str:
     """The text an LLM judges: message, maps around the agent before/after, inventory delta,
-    and what the agent moved onto. Map rows start with two spaces.
+    and what the agent moved onto (with ``changes``, also the map cells that changed, in
+    words). Map rows start with two spaces.
 
     >>> chars = np.full((21, 79), ord("-"), np.uint8); chars[5, 3:8] = list(b"..@>.")
     >>> a = StepView("", chars, "a - a dagger", np.array([5, 5]))
@@ -138,7 +147,45 @@ def render_transition(before: StepView, after: StepView, radius: int = 2) -> str
     lines = [f'message: "{after.message.strip()}"', "map before:", *_crop(before, radius), "map after:",
              *_crop(after, radius), f"inventory gained: {'; '.join(gained) or 'nothing'}",
              f"inventory lost: {'; '.join(lost) or 'nothing'}", f"agent moved onto: {onto}"]
+    if changes:
+        lines.append(f"map cells changed: {_changes(before, after)}")
     return "\n".join(lines)
+
+
+def _name(code: int) -> str:
+    ch = chr(code)
+    return _CELL_NAMES.get(ch, f"'{ch}'")
+
+
+def _changes(before: StepView, after: StepView, limit: int = 4) -> str:
+    """Seen map cells (anywhere, not the agent's) that show something else after the step, in
+    words ("a closed door became an open door"); cells seen for the first time are not changes."""
+    a, b = before.chars, after.chars
+    blank, agent = ord(" "), ord("@")
+    mask = (a != b) & (a != blank) & (b != blank) & (a != agent) & (b != agent)
+    pairs = list(dict.fromkeys((_name(int(x)), _name(int(y))) for x, y in zip(a[mask], b[mask], strict=True)))
+    pairs = [(x, y) for x, y in pairs if x != y]  # '|' and '-' are both drawn for doors and walls
+    if not pairs:
+        return "nothing"
+    return "; ".join(f"{x} became {y}" for x, y in pairs[:limit])
+
+
+def render_events(before: StepView, after: StepView) -> str:
+    """``render_transition`` without the maps: the message, the inventory delta, what the
+    agent moved onto and the map cells that changed (the ``embedding`` detector's default text).
+
+    >>> chars = np.full((21, 79), ord("."), np.uint8); chars[2, 4] = ord("+")
+    >>> opened = chars.copy(); opened[2, 4] = ord("|")
+    >>> print(render_events(StepView("Never mind.", chars, "", np.array([3, 2])),
+    ...                     StepView("Never mind.", opened, "", np.array([3, 2]))))
+    message: "Never mind."
+    inventory gained: nothing
+    inventory lost: nothing
+    agent moved onto: did not move
+    map cells changed: a closed door became an open door
+    """
+    return "\n".join(line for line in render_transition(before, after, radius=1, changes=True).splitlines()
+                     if not line.startswith(("map before:", "map after:", "  ")))
 
 
 def check_prompt(task: str, subgoal: str, before: StepView, after: StepView, radius: int = 2) -> str:
@@ -146,35 +193,18 @@ def check_prompt(task: str, subgoal: str, before: StepView, after: StepView, rad
     return CHECK_PROMPT.format(task=task, subgoal=subgoal, transition=render_transition(before, after, radius))
 
 
-def _salient(before: StepView, after: StepView, ended: bool) -> bool:
+def logprob_prompt(task: str, subgoal: str, before: StepView, after: StepView, radius: int = 2) -> str:
+    """The ``logprob`` detector's question: ``CHECK_PROMPT``'s content with the subgoal last (the
+    questions about one transition then share a prefix the model evaluates once) and the
+    "map cells changed" line added."""
+    return LOGPROB_PROMPT.format(task=task, subgoal=subgoal,
+                                 transition=render_transition(before, after, radius, changes=True))
+
+
+def salient(before: StepView, after: StepView, ended: bool) -> bool:
     """Worth asking about: a message, an inventory change or the episode end (else no subgoal
     of a NetHack task can have been achieved, and the query is skipped as a "no")."""
     return bool(after.message.strip()) or before.inventory != after.inventory or ended
-
-
-class KeyRoomOracle:
-    """Ground-truth KeyRoom subgoals from ``info``: ``key`` (an inventory line with "key"
-    appeared), ``door`` (a cell that showed a closed door '+' shows something else), ``stairs``
-    (the agent stands where '>' was, or the episode ended in success).
-
-    >>> chars = np.full((21, 79), ord("."), np.uint8); chars[2, 4] = ord("+")
-    >>> a = StepView("", chars, "", np.array([3, 2]))
-    >>> opened = chars.copy(); opened[2, 4] = ord("|")
-    >>> b = StepView("", opened, "g - a key named The Master Key of Thievery.", np.array([3, 2]))
-    >>> KeyRoomOracle().detect(a, b, ended=False, success=False)
-    array([ True,  True, False])
-    """
-
-    subgoals = KEYROOM_SUBGOALS
-
-    def detect(self, before: StepView, after: StepView, ended: bool, success: bool) -> np.ndarray:
-        had_key = any("key" in s for s in before.inventory.splitlines())
-        has_key = any("key" in s for s in after.inventory.splitlines())
-        was_door = before.chars == ord("+")
-        door = bool((was_door & (after.chars != ord("+")) & (after.chars != ord(" "))).any())
-        x, y = int(after.agent_pos[0]), int(after.agent_pos[1])
-        stairs = bool(before.chars[y, x] == ord(">")) or (ended and success)
-        return np.array([has_key and not had_key, door, stairs], bool)
 
 
 def _success_rows(info: dict[str, Any], n: int) -> np.ndarray:
@@ -185,13 +215,29 @@ def _success_rows(info: dict[str, Any], n: int) -> np.ndarray:
     return vals & np.asarray(mask, bool) if mask is not None else vals
 
 
+DETECTORS = ("llm", "logprob", "embedding", "oracle")
+
+
 class CALMReward(Term):
     """Pays ``reward`` for each subgoal newly achieved in an episode (each at most once).
 
-    ``detector: llm`` asks ``backend`` (``rewardlab.llm``; scripted/local/openai) per transition
-    and per open subgoal, skipping transitions without a message, inventory change or episode
-    end; ``detector: oracle`` uses ``KeyRoomOracle`` (KeyRoom only). ``subgoals`` default to
-    the backend's decomposition of ``task`` (asked once).
+    Every detector but ``oracle`` skips transitions without a message, inventory change or
+    episode end (``only_salient``) and judges the open subgoals of the others:
+
+    - ``llm``: asks ``backend`` (``rewardlab.llm``; scripted/local/openai) and parses the reply;
+    - ``logprob``: ``backend.yes_no_logodds`` of the same prompt after the few-shot ``examples``
+      (``[prompt, "yes"/"no"]`` pairs), achieved when above ``threshold`` (default 0: P(yes) >
+      P(no));
+    - ``embedding``: cosine similarity of the transition text (``text: events``, the message,
+      inventory delta, the cell moved onto and the map cells that changed; or ``full``, the
+      same with the maps) and the subgoal
+      text under ``embedding`` (``minilm``: all-MiniLM-L6-v2, shipped offline; ``hashing``),
+      achieved when above ``threshold`` (required: calibrate it with
+      ``rewardlab.shaping.calm_eval.calibrate_thresholds``);
+    - ``oracle``: ``calm_eval.KeyRoomOracle`` (KeyRoom ground truth; the baseline).
+
+    ``threshold`` is one number or one per subgoal. ``subgoals`` default to the backend's
+    decomposition of ``task`` (asked once; ``embedding`` without a backend needs them).
 
     >>> term = CALMReward(detector="llm", backend={"name": "scripted", "rules": "calm_keyroom"})
     >>> term.subgoals
@@ -210,27 +256,63 @@ class CALMReward(Term):
 
     def __init__(self, detector: str = "llm", backend: Any = None, task: str = KEYROOM_TASK,
                  subgoals: Sequence[str] | None = None, reward: float = 1.0, radius: int = 2,
-                 only_salient: bool = True, retries: int = 1):
-        if detector not in ("llm", "oracle"):
-            raise InvalidArgument(f"calm detector must be 'llm' or 'oracle', got {detector!r}")
+                 only_salient: bool = True, retries: int = 1, threshold: float | Sequence[float] | None = None,
+                 examples: Sequence[Sequence[str]] = (), embedding: str = "minilm", text: str = "events"):
+        if detector not in DETECTORS:
+            raise InvalidArgument(f"calm detector must be one of {', '.join(DETECTORS)}; got {detector!r}")
         if not np.isfinite(reward):
             raise InvalidArgument(f"calm reward must be finite, got {reward}")
         if radius < 1:
             raise InvalidArgument(f"calm radius (map rows/cols shown around the agent) must be >= 1, got {radius}")
+        if text not in ("events", "full"):
+            raise InvalidArgument(f"calm text (what the embedding detector embeds) must be 'events' or 'full', "
+                                  f"got {text!r}")
         self.detector, self.task, self.reward = detector, task, float(reward)
         self.radius, self.only_salient, self.retries = int(radius), bool(only_salient), int(retries)
-        self.oracle = KeyRoomOracle() if detector == "oracle" else None
+        self.text = text
+        self.oracle = None
+        self.backend = None
+        self.embedder = None
         if detector == "oracle":
+            from rewardlab.shaping.calm_eval import KeyRoomOracle
+
             if subgoals is not None and list(subgoals) != list(KEYROOM_SUBGOALS):
                 raise InvalidArgument(f"the oracle detector knows the KeyRoom subgoals {list(KEYROOM_SUBGOALS)} only")
-            self.backend = None
+            self.oracle = KeyRoomOracle()
             self.subgoals = list(KEYROOM_SUBGOALS)
         else:
-            if backend is None:
-                raise InvalidArgument("calm with detector 'llm' needs a backend, e.g. "
-                                      "{name: scripted, rules: calm_keyroom} or {name: openai, base_url: ...}")
-            self.backend = make_backend(backend)
+            if backend is None and detector != "embedding":
+                raise InvalidArgument(f"calm with detector {detector!r} needs a backend, e.g. "
+                                      "{name: local}, {name: scripted, rules: calm_keyroom} or "
+                                      "{name: openai, base_url: ...}")
+            if backend is None and subgoals is None:
+                raise InvalidArgument("calm with detector 'embedding' and no backend needs params.subgoals")
+            self.backend = make_backend(backend) if backend is not None else None
             self.subgoals = list(subgoals) if subgoals is not None else decompose(self.backend, task)
+        k = len(self.subgoals)
+        if threshold is None and detector == "embedding":
+            raise InvalidArgument("calm with detector 'embedding' needs threshold (a cosine similarity, one or "
+                                  "one per subgoal), e.g. from scripts/calm_eval.py's calibration")
+        try:
+            thr = np.asarray(0.0 if threshold is None else threshold, float)
+        except (TypeError, ValueError):
+            thr = np.full(0, np.nan)
+        if thr.ndim == 0:
+            thr = np.full(k, float(thr))
+        if thr.shape != (k,) or not np.isfinite(thr).all():
+            raise InvalidArgument(f"calm threshold must be one finite number or {k} (one per subgoal), "
+                                  f"got {threshold!r}")
+        self.threshold = thr.copy()
+        for ex in examples:
+            if len(ex) != 2 or not all(isinstance(x, str) for x in ex):
+                raise InvalidArgument(f"calm examples must be [prompt, reply] pairs of strings, got {ex!r}")
+        self.examples = [(str(q), str(r)) for q, r in examples]
+        if detector == "embedding":
+            from rewardlab.shaping.oni import make_embedder
+
+            self.embedder = make_embedder(embedding)
+            self._goal_vecs = self.embedder(self.subgoals)
+            self._vec_cache: dict[str, np.ndarray] = {}
         self.stats = YesNoStats()
         self.queries_skipped = 0
         self._achieved = np.zeros((0, len(self.subgoals)), bool)
@@ -256,6 +338,50 @@ class CALMReward(Term):
             for i, v in zip(ids, StepView.rows(select_info(info, ids), len(ids)), strict=True):
                 self._prev[int(i)] = v
 
+    def _asks(self, before: list[StepView], after: list[StepView], ended: np.ndarray,
+              open_: np.ndarray) -> list[tuple[int, int]]:
+        """The (transition, subgoal) pairs to judge; skipped ones are counted."""
+        asks = []
+        for i in range(len(after)):
+            if self.only_salient and not salient(before[i], after[i], bool(ended[i])):
+                self.queries_skipped += int(open_[i].sum())
+                continue
+            asks += [(i, int(j)) for j in np.flatnonzero(open_[i])]
+        return asks
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._vec_cache))
+        if todo:
+            if len(self._vec_cache) > 200_000:
+                self._vec_cache.clear()
+            self._vec_cache.update(zip(todo, self.embedder(todo), strict=True))
+        return np.stack([self._vec_cache[t] for t in texts])
+
+    def scores(self, before: list[StepView], after: list[StepView], ended: np.ndarray,
+               open_: np.ndarray | None = None) -> np.ndarray:
+        """``(n, k)`` raw scores of the ``logprob`` (log-odds) or ``embedding`` (cosine) detector;
+        ``-inf`` where not asked (a silent transition, or a subgoal not in ``open_``)."""
+        if self.detector not in ("logprob", "embedding"):
+            raise InvalidArgument(f"calm detector {self.detector!r} has no scores; only logprob and embedding do")
+        n, k = len(after), len(self.subgoals)
+        out = np.full((n, k), -np.inf)
+        asks = self._asks(before, after, ended, np.ones((n, k), bool) if open_ is None else open_)
+        if not asks:
+            return out
+        self.stats.asked += len(asks)
+        if self.detector == "logprob":
+            prompts = [logprob_prompt(self.task, self.subgoals[j], before[i], after[i], self.radius) for i, j in asks]
+            values = np.asarray(self.backend.yes_no_logodds(prompts, self.examples), float)
+        else:
+            rows = sorted({i for i, _ in asks})
+            render = (lambda b, a: render_events(b, a)) if self.text == "events" else \
+                (lambda b, a: render_transition(b, a, self.radius, changes=True))
+            vecs = dict(zip(rows, self._embed([render(before[i], after[i]) for i in rows]), strict=True))
+            values = np.array([float(vecs[i] @ self._goal_vecs[j]) for i, j in asks])
+        for (i, j), v in zip(asks, values, strict=True):
+            out[i, j] = v
+        return out
+
     def detect(self, before: list[StepView], after: list[StepView], ended: np.ndarray,
                success: np.ndarray, open_: np.ndarray) -> np.ndarray:
         """``(n, k)`` achievement labels for the ``open_`` (not yet achieved) subgoals."""
@@ -263,16 +389,13 @@ class CALMReward(Term):
         if self.oracle is not None:
             return np.stack([self.oracle.detect(b, a, bool(e), bool(s))
                              for b, a, e, s in zip(before, after, ended, success, strict=True)]).reshape(n, k)
+        if self.detector in ("logprob", "embedding"):
+            out = self.scores(before, after, ended, open_) > self.threshold
+            self.stats.yes += int(out.sum())
+            return out
         out = np.zeros((n, k), bool)
-        asks: list[tuple[int, int]] = []
-        prompts: list[str] = []
-        for i in range(n):
-            if self.only_salient and not _salient(before[i], after[i], bool(ended[i])):
-                self.queries_skipped += int(open_[i].sum())
-                continue
-            for j in np.flatnonzero(open_[i]):
-                asks.append((i, int(j)))
-                prompts.append(check_prompt(self.task, self.subgoals[j], before[i], after[i], self.radius))
+        asks = self._asks(before, after, ended, open_)
+        prompts = [check_prompt(self.task, self.subgoals[j], before[i], after[i], self.radius) for i, j in asks]
         if prompts:
             labels, stats = ask_yes_no(self.backend, prompts, self.retries)
             self.stats.add(stats)
@@ -310,136 +433,3 @@ class CALMReward(Term):
         if hit_rate is not None:
             out["cache_hit_rate"] = float(hit_rate)
         return out
-
-
-# -- a scripted KeyRoom player, for recording labelled trajectories --------------------------
-_MOVES = ((0, -1), (1, 0), (0, 1), (-1, 0), (1, -1), (1, 1), (-1, 1), (-1, -1))  # N E S W NE SE SW NW
-_PICKUP, _APPLY = 8, 9  # indices in MiniHack KeyRoom's action set (8 moves, PICKUP, APPLY)
-_PASSABLE = frozenset(b".>(#|-<`%)[?!/=*$\"")
-
-
-def _bfs_first_move(chars: np.ndarray, start: np.ndarray, goal: int, doors: set) -> int | None:
-    """First move of a shortest path to a cell showing ``goal`` (no diagonal moves through
-    doorways, as in NetHack), or ``None`` when no such cell is reachable on the visible map."""
-    h, w = chars.shape
-    goals = set(zip(*np.nonzero(chars == goal)[::-1], strict=True))
-    s = (int(start[0]), int(start[1]))
-    if not goals:
-        return None
-    prev: dict[tuple, tuple | None] = {s: None}
-    q = deque([s])
-    while q:
-        c = q.popleft()
-        if c in goals:
-            while prev[c] is not None and prev[c][0] != s:
-                c = prev[c][0]
-            return None if prev[c] is None else prev[c][1]
-        for a, (dx, dy) in enumerate(_MOVES):
-            nxt = (c[0] + dx, c[1] + dy)
-            if not (0 <= nxt[0] < w and 0 <= nxt[1] < h) or nxt in prev:
-                continue
-            ch = int(chars[nxt[1], nxt[0]])
-            blocked = ch not in _PASSABLE or (ch in b"|-" and nxt not in doors)
-            if nxt not in goals and blocked:
-                continue
-            if a >= 4 and (nxt in doors or c in doors):
-                continue
-            prev[nxt] = (c, a)
-            q.append(nxt)
-    return None
-
-
-def keyroom_expert_action(info: dict[str, Any], doors: set, rng: np.random.Generator, epsilon: float = 0.0) -> int:
-    """A scripted KeyRoom action (key → door → stairs) from one env's info; with probability
-    ``epsilon`` (or when no path is visible) a random one. ``doors`` collects door cells."""
-    chars, pos = np.asarray(info["chars"]), np.asarray(info["agent_pos"])
-    doors |= set(zip(*np.nonzero(chars == ord("+"))[::-1], strict=True))
-    a: int | None
-    if "key" not in str(info["inventory"]):
-        a = _PICKUP if "see here a key" in str(info["message"]) else _bfs_first_move(chars, pos, ord("("), doors)
-    elif (chars == ord("+")).any():
-        dy, dx = np.nonzero(chars == ord("+"))
-        near = np.max(np.abs([dx - pos[0], dy - pos[1]]), axis=0).min() <= 1
-        a = _APPLY if near else _bfs_first_move(chars, pos, ord("+"), doors)
-    else:
-        a = _bfs_first_move(chars, pos, ord(">"), doors)
-    if a is None or rng.random() < epsilon:
-        a = int(rng.integers(len(_MOVES) + 2))
-    return int(a)
-
-
-def record_keyroom_steps(episodes: int, epsilon: float = 0.3, seed: int = 0, task: str = "KeyRoom-S5",
-                         max_steps: int = 100) -> list[tuple[StepView, StepView, bool, bool]]:
-    """Transitions ``(before, after, ended, success)`` of ``episodes`` ε-noisy expert episodes."""
-    from rewardlab.envs import make
-
-    env = make(f"minihack/{task}", max_episode_steps=max_steps)
-    rng = np.random.default_rng(seed)
-    steps: list[tuple[StepView, StepView, bool, bool]] = []
-    for ep in range(episodes):
-        _, info = env.reset(seed=seed * 100_003 + ep)
-        doors: set = set()
-        before = StepView(info["message"], info["chars"], info["inventory"], info["agent_pos"])
-        while True:
-            _, _, term, trunc, info = env.step(keyroom_expert_action(info, doors, rng, epsilon))
-            after = StepView(info["message"], info["chars"], info["inventory"], info["agent_pos"])
-            ended = term or trunc
-            steps.append((before, after, ended, bool(info.get("is_success", False))))
-            before = after
-            if ended:
-                break
-    env.close()
-    return steps
-
-
-@dataclass
-class DetectorScore:
-    """Precision / recall / F1 of one detector on one subgoal (positives = oracle labels)."""
-
-    subgoal: str
-    tp: int
-    fp: int
-    fn: int
-    positives: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def score_detector(term: CALMReward, steps: Sequence[tuple[StepView, StepView, bool, bool]],
-                   batch: int = 32) -> list[DetectorScore]:
-    """Score ``term``'s per-transition labels (all subgoals asked on every transition, no
-    once-per-episode masking) against ``KeyRoomOracle`` on recorded ``steps``.
-
-    >>> steps = record_keyroom_steps(episodes=2, epsilon=0.2, seed=0)
-    >>> scripted = CALMReward(detector="llm", backend={"name": "scripted", "rules": "calm_keyroom"})
-    >>> [round(s.f1, 2) for s in score_detector(scripted, steps)]
-    [1.0, 1.0, 1.0]
-    """
-    if list(term.subgoals) != list(KEYROOM_SUBGOALS):
-        raise InvalidArgument(f"scoring needs the KeyRoom subgoals {list(KEYROOM_SUBGOALS)}, got {term.subgoals}")
-    oracle = KeyRoomOracle()
-    truth = np.stack([oracle.detect(*s) for s in steps])
-    pred = np.zeros_like(truth)
-    k = len(KEYROOM_SUBGOALS)
-    for lo in range(0, len(steps), batch):
-        chunk = steps[lo : lo + batch]
-        pred[lo : lo + len(chunk)] = term.detect([s[0] for s in chunk], [s[1] for s in chunk],
-                                                 np.array([s[2] for s in chunk]), np.array([s[3] for s in chunk]),
-                                                 np.ones((len(chunk), k), bool))
-    out = []
-    for j, name in enumerate(KEYROOM_SUBGOALS):
-        tp = int((pred[:, j] & truth[:, j]).sum())
-        out.append(DetectorScore(name, tp, int((pred[:, j] & ~truth[:, j]).sum()),
-                                 int((~pred[:, j] & truth[:, j]).sum()), int(truth[:, j].sum())))
-    return out

@@ -12,13 +12,20 @@ from rewardlab.llm import ScriptedBackend
 from rewardlab.shaping.calm import (
     KEYROOM_SUBGOALS,
     CALMReward,
-    KeyRoomOracle,
     StepView,
     check_prompt,
     decompose,
+    render_events,
+)
+from rewardlab.shaping.calm_eval import (
+    KeyRoomOracle,
+    calibrate_thresholds,
+    detector_scores,
     keyroom_expert_action,
+    oracle_labels,
     record_keyroom_steps,
     score_detector,
+    score_labels,
 )
 
 pytest.importorskip("minihack")
@@ -62,10 +69,16 @@ def test_a_detector_that_always_says_yes_has_full_recall_low_precision(steps):
     assert all(s.precision < 0.2 for s in scores)
 
 
-@pytest.mark.parametrize("detector", ["oracle", "llm"])
+_EMBEDDING = {"detector": "embedding", "subgoals": list(KEYROOM_SUBGOALS), "threshold": [0.434113, 0.254862, 0.215268]}
+
+
+@pytest.mark.parametrize("detector", ["oracle", "llm", pytest.param("embedding", marks=pytest.mark.slow)])
 def test_term_pays_each_subgoal_once_per_episode_in_a_vector_env(detector):
-    spec = {"name": "calm", "weight": 0.5,
-            "params": {"detector": detector, "backend": {"name": "scripted", "rules": "calm_keyroom"}}}
+    if detector == "embedding":
+        pytest.importorskip("sentence_transformers")
+    params = _EMBEDDING if detector == "embedding" else {
+        "detector": detector, "backend": {"name": "scripted", "rules": "calm_keyroom"}}
+    spec = {"name": "calm", "weight": 0.5, "params": params}
     venv = rewardlab.make_vec("minihack/KeyRoom-S5", 2, reward=["env", spec], max_episode_steps=60)
     rng = np.random.default_rng(0)
     doors = [set(), set()]
@@ -114,8 +127,22 @@ def test_decompose_rejects_a_reply_without_a_list():
 
 
 def test_bad_parameters_are_named():
-    with pytest.raises(InvalidArgument, match="detector must be 'llm' or 'oracle'"):
+    with pytest.raises(InvalidArgument, match="detector must be one of llm, logprob, embedding, oracle"):
         CALMReward(detector="human")
+    with pytest.raises(InvalidArgument, match="'embedding' needs threshold"):
+        CALMReward(detector="embedding", subgoals=["a"], embedding="hashing")
+    with pytest.raises(InvalidArgument, match="'embedding' and no backend needs params.subgoals"):
+        CALMReward(detector="embedding", threshold=0.5, embedding="hashing")
+    with pytest.raises(InvalidArgument, match=r"threshold must be one finite number or 3.*\[0.1, 0.2\]"):
+        CALMReward(detector="embedding", subgoals=list(KEYROOM_SUBGOALS), threshold=[0.1, 0.2], embedding="hashing")
+    with pytest.raises(InvalidArgument, match="threshold must be one finite number"):
+        CALMReward(detector="embedding", subgoals=["a"], threshold="high", embedding="hashing")
+    with pytest.raises(InvalidArgument, match="text .* must be 'events' or 'full'"):
+        CALMReward(detector="embedding", subgoals=["a"], threshold=0.5, text="maps")
+    with pytest.raises(InvalidArgument, match=r"examples must be \[prompt, reply\] pairs"):
+        CALMReward(detector="logprob", backend="scripted", subgoals=["a"], examples=[["only a prompt"]])
+    with pytest.raises(InvalidArgument, match="'llm' has no scores"):
+        CALMReward(detector="llm", backend="scripted", subgoals=["a"]).scores([], [], np.zeros(0, bool))
     with pytest.raises(InvalidArgument, match="needs a backend"):
         CALMReward(detector="llm")
     with pytest.raises(InvalidArgument, match="oracle detector knows the KeyRoom subgoals"):
@@ -128,6 +155,52 @@ def test_term_needs_minihack_info():
     term = CALMReward(detector="oracle")
     with pytest.raises(InvalidArgument, match=r"CALM needs info\['message'\]"):
         term.observe_reset(None, {"x": np.zeros(1)}, np.array([0]))
+
+
+def test_rendering_names_the_opened_door_and_events_drop_the_maps(steps):
+    truth = oracle_labels(steps)
+    doors = [i for i in range(len(steps)) if truth[i, 1]]
+    assert doors
+    for i in doors:
+        text = render_events(steps[i][0], steps[i][1])
+        assert "map cells changed: a closed door became an open door" in text
+        assert "map before" not in text and "  " not in text
+    quiet = [i for i in range(len(steps)) if not truth[i].any() and not steps[i][2]]
+    changed = sum("became an open door" in render_events(*steps[i][:2]) for i in quiet)
+    assert changed == 0  # the line appears on the door transitions only
+
+
+def test_calibrated_threshold_has_the_best_f1_on_the_calibration_scores():
+    rng = np.random.default_rng(0)
+    truth = rng.random((200, 3)) < 0.1
+    scores = rng.normal(size=(200, 3)) + 1.5 * truth
+    scores[rng.random((200, 3)) < 0.2] = -np.inf  # silent transitions: never asked
+    thr = calibrate_thresholds(scores, truth)
+
+    def f1(j, c):
+        return score_labels(np.stack([scores[:, j] > c] * 3, axis=1), np.stack([truth[:, j]] * 3, axis=1))[0].f1
+
+    for j in range(3):
+        grid = np.unique(scores[np.isfinite(scores[:, j]), j])
+        assert f1(j, thr[j]) >= max(f1(j, c) for c in grid) - 1e-12
+        assert f1(j, thr[j]) > score_labels(np.ones_like(truth), truth)[j].f1  # beats "always yes"
+    with pytest.raises(InvalidArgument, match="differ in shape"):
+        calibrate_thresholds(scores, truth[:, :2])
+
+
+def test_embedding_detector_calibrated_on_held_out_episodes(steps):
+    """MiniLM similarity thresholds from other episodes (seed 11) label these (seed 3)."""
+    pytest.importorskip("sentence_transformers")
+    calib = record_keyroom_steps(episodes=6, epsilon=0.25, seed=11)
+    term = CALMReward(detector="embedding", subgoals=list(KEYROOM_SUBGOALS), threshold=0.0)
+    thr = calibrate_thresholds(detector_scores(term, calib), oracle_labels(calib))
+    term.threshold = np.array(thr)
+    scores = score_detector(term, steps)
+    floor = score_labels(np.ones((len(steps), 3), bool), oracle_labels(steps))
+    print([round(s.f1, 2) for s in scores], [round(s.f1, 2) for s in floor], thr)
+    assert all(s.f1 > f.f1 + 0.3 for s, f in zip(scores, floor, strict=True))
+    assert scores[0].f1 >= 0.9  # the key: the message and the inventory line name it
+    assert term.queries_skipped > 0 and term.stats.yes > 0
 
 
 @pytest.mark.slow
