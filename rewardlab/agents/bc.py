@@ -78,6 +78,8 @@ class RABCParams(BCParams):
     """Adam steps training the SARM model"""
     sarm_checkpoint: str | None = None
     """a saved SARM model to use instead of training one"""
+    sarm_styles: list[str] | None = None
+    """the styles whose successful demos are annotated and train SARM (all successful demos if unset)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -189,7 +191,7 @@ def make_ra_bc(venv: Any, *, gamma: float, seed: int, params: dict[str, Any]) ->
         except InvalidArgument as e:
             raise ConfigError(f"agent.params.sarm_checkpoint: {e}") from e
     else:
-        annotated = ds.select(success_only=True)
+        annotated = ds.select(p.sarm_styles, success_only=True)
         if not len(annotated):
             raise ConfigError("ra_bc: the demo mix has no successful (annotated) demo to train SARM on")
         model = train_sarm(annotated.demos, ds.names, SARMConfig(steps=p.sarm_steps), seed=seed)

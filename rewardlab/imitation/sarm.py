@@ -484,7 +484,7 @@ def train_bc(obs: np.ndarray, actions: np.ndarray, weights: np.ndarray | None = 
         loss.backward()
         opt.step()
         if step % 100 == 0:
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     return policy, opt, losses
 
 

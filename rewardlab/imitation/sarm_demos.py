@@ -9,8 +9,9 @@ in gains, noise and goals:
 - ``noisy``: ``clean`` plus Gaussian action noise (σ = 0.6 before clipping);
 - ``detour``: before waypoints B and C, first to a random point 0.1–0.15 away from the
   waypoint, then to it (longer, with stretches of negative progress);
-- ``fail``: reaches A (or A and B) cleanly, then heads to a decoy point and hovers there until
-  the time limit: the demo never succeeds.
+- ``fail``: reaches A (or A and B) cleanly, then heads to a decoy point (the next waypoint
+  mirrored through the arm's base, 80% as far) and hovers there until the time limit: the demo
+  never succeeds.
 
 Every demo records the observations (``T + 1`` frames), actions (``T``), the true geometric
 task progress per frame, success, and its **subtask annotation**: ``(name, start, end)`` frame
@@ -36,7 +37,7 @@ __all__ = ["STYLES", "Demo", "DemoSet", "generate_demos", "parse_mix"]
 STYLES = ("clean", "slow", "noisy", "detour", "fail")
 _GAINS = {"clean": (3.0, 0.2), "slow": (1.0, 0.2), "noisy": (3.0, 0.2), "detour": (3.0, 0.2), "fail": (3.0, 0.2)}
 _NOISE = 0.6
-_DECOY = np.array([0.05, -0.17])
+_DECOY_SCALE = -0.8  # the decoy: the current waypoint mirrored through the base, 80% as far
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _rollout(style: str, seed: int, max_steps: int) -> Demo:
         tip, jac = fingertip_jacobian(q)
         goal = inner.waypoints[k]
         if fail_after is not None and k >= fail_after:
-            goal = _DECOY
+            goal = _DECOY_SCALE * inner.waypoints[k]
         elif k in detour_for:
             if np.linalg.norm(tip - detour_for[k]) < 0.03:
                 del detour_for[k]  # detour point visited: now the real waypoint
