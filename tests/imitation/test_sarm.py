@@ -145,3 +145,38 @@ def test_weighted_bc_loss_by_hand():
     # Rescaled to sum to 4: [2, 1, 0, 1]; (2*1 + 1*2 + 0 + 1*8) / 4 = 3.
     assert float(weighted_bc_loss(per, w)) == pytest.approx(3.0, rel=1e-5)
     assert float(weighted_bc_loss(per, torch.ones(4))) == pytest.approx(per.mean().item(), rel=1e-5)
+
+
+def test_sarm_term_is_a_telescoping_potential(tmp_path):
+    pytest.importorskip("torch")
+    from rewardlab.core.transition import Transition
+    from rewardlab.envs.manipulation import make_manipulation
+    from rewardlab.imitation.sarm import SARMModel, SARMReward
+
+    term = SARMReward(demos={"clean": 2}, train_steps=30, gamma=1.0)
+    term.model.save(tmp_path / "m.pt")
+    dense = SARMReward(checkpoint=str(tmp_path / "m.pt"), mode="dense")
+    assert isinstance(dense.model, SARMModel)
+    env = make_manipulation("ReachSequence-v0", max_episode_steps=30)
+    obs, info = env.reset(seed=3)
+    ids = np.arange(1)
+    for t in (term, dense):
+        t.bind(1)
+        t.observe_reset(obs[None], {}, ids)
+    phi0 = float(term._phi[0])
+    rng = np.random.default_rng(0)
+    total, last_dense = 0.0, None
+    for _ in range(12):
+        a = rng.uniform(-1, 1, 2)
+        nxt, _, term_flag, trunc, _ = env.step(a)
+        tr = Transition(obs[None], a[None], nxt[None], np.zeros(1), np.array([term_flag]), np.array([trunc]), {}, ids)
+        total += float(term(tr)[0])
+        last_dense = float(dense(tr)[0])
+        obs = nxt
+    # gamma = 1: the shaped rewards telescope to phi(s_T) - phi(s_0); dense mode returns phi(s_T).
+    assert total == pytest.approx(last_dense - phi0, abs=1e-5)
+    assert 0.0 <= last_dense <= 1.0
+    with pytest.raises(InvalidArgument, match="mode"):
+        SARMReward(checkpoint=str(tmp_path / "m.pt"), mode="sparse")
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        SARMReward(checkpoint=str(tmp_path / "missing.pt"))
