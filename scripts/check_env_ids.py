@@ -5,7 +5,9 @@ render_mode="rgb_array")`` when the env advertises that mode (else the env's def
 ``gymnasium.utils.env_checker.check_env`` (which also rebuilds the env in every advertised
 render mode and renders it) and ``stable_baselines3.common.env_checker.check_env``, and prints
 one line per id: ``ok`` or the first failure, with the time taken. Exit status 1 when any id
-fails. Headless: nothing opens a window (``human`` modes of text envs print to a buffer).
+fails. Each id is checked in its own process, so an env that aborts the interpreter (a C
+assertion, e.g. a window requested on a headless machine) is reported, not fatal. Headless:
+``human`` modes of text envs print to a buffer; MuJoCo renders through EGL.
 
     python scripts/check_env_ids.py                 # every id
     python scripts/check_env_ids.py minihack/ toy/  # the ids with these prefixes
@@ -16,13 +18,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
+import subprocess
 import sys
 import time
 import warnings
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-drawn envs stay headless
 os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 
 def check(env_id: str) -> tuple[str, str | None]:
@@ -51,17 +56,33 @@ def check(env_id: str) -> tuple[str, str | None]:
     return str(mode), None
 
 
+def check_in_subprocess(env_id: str) -> tuple[str, str | None]:
+    """``check(env_id)`` in a fresh interpreter; a crash is reported as the failure."""
+    res = subprocess.run([sys.executable, __file__, "--one", env_id], capture_output=True, text=True)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if res.returncode == 0 and lines:
+        out = json.loads(lines[-1])
+        return out["mode"], out["error"]
+    tail = (res.stderr.strip().splitlines() or ["no output"])[-1][:200]
+    return "?", f"process ended with status {res.returncode}: {tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("prefixes", nargs="*", help="check only the ids starting with one of these")
+    parser.add_argument("--one", metavar="ID", help="check this id in this process and print the result as JSON")
     args = parser.parse_args(argv)
+    if args.one:
+        mode, error = check(args.one)
+        print(json.dumps({"mode": mode, "error": error}))
+        return 0
     from rewardlab.envs import env_names
 
     ids = [i for i in env_names() if not args.prefixes or i.startswith(tuple(args.prefixes))]
     failed = 0
     for env_id in ids:
         t0 = time.time()
-        mode, error = check(env_id)
+        mode, error = check_in_subprocess(env_id)
         failed += error is not None
         print(f"{env_id:45s} render={mode:10s} {time.time() - t0:6.1f}s  {error or 'ok'}", flush=True)
     print(f"{len(ids) - failed}/{len(ids)} ids pass both checkers")
