@@ -129,7 +129,8 @@ def plot(res: dict[str, dict], path: Path) -> None:
     axes[0].set(xlabel="env steps", ylabel="training success rate", title="solves (all tests pass)")
     axes[1].set(xlabel="env steps", ylabel="step-level reward paid / episode", title="process rewards collected")
     axes[0].legend()
-    fig.suptitle("swe/PatchSelect-v0: G-RA gated vs ungated step rewards (3 seeds)")
+    n = {len(res[k]["seeds"]) for k in ("gated", "ungated")}
+    fig.suptitle(f"swe/PatchSelect-v0: G-RA gated vs ungated step rewards ({'/'.join(map(str, sorted(n)))} seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
