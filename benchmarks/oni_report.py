@@ -17,7 +17,8 @@ import numpy as np
 from rewardlab import results as R
 from rewardlab.core import keys
 
-COUNTERS = ("unique_messages", "labelled", "helpful", "pending", "garbled", "backend_errors", "rewarded_steps")
+COUNTERS = ("unique_messages", "labelled", "helpful", "pending", "garbled", "backend_errors", "rewarded_steps",
+            "decay_factor")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         if "labelled" in present:
             for s in g.seeds:
                 values = {c: s.series(f"{keys.TERM_PREFIX}oni/{c}")[1][-1] for c in present}
-                print(f"{'':<10} seed {s.seed}: " + ", ".join(f"{k}={v:.0f}" for k, v in values.items()))
+                print(f"{'':<10} seed {s.seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
     if args.out:
         import matplotlib
 
