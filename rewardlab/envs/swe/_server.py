@@ -13,7 +13,9 @@ Processes, all inside the worker's pid namespace:
   that no process of the run is left, and answers.
 - **zygote**: forked before the first request, so its memory never held a request (no earlier
   repository -- say, a fixed one -- can be read back from a test's copy of it); imports pytest
-  once (the warm part) and forks one run leader per request.
+  once (the warm part; with ``preload`` also its plugins, then freezes its heap out of the GC)
+  and forks one run leader per request. A split run's test files may come with the host's
+  assertion-rewritten bytecode (``_write_pycs``), written beside them in the test directory.
 - **run leader**: joins the worker's cgroup, enters a new pid + mount namespace, forks the run's
   init, enforces the wall-clock limit (SIGKILL to the init ends the whole run namespace), and
   reports exit status, CPU time, leftovers and OOM kills.
