@@ -53,7 +53,6 @@ def test_ra_bc_beats_bc_on_mixed_demos():
     ra = make_ra_bc(None, gamma=0.99, seed=0, params={**params, "sarm_styles": ["clean", "slow", "noisy"]})
     bc = make_bc(None, gamma=0.99, seed=0, params=params)
     # Weight per demo style (the pairs are in demo order, styles in STYLES order).
-    counts = {"clean": 0, "fail": 0}
     from rewardlab.imitation.sarm_demos import generate_demos
 
     ds = generate_demos(MIX, seed=0)
@@ -61,7 +60,6 @@ def test_ra_bc_beats_bc_on_mixed_demos():
     for d in ds.demos:
         per_style.setdefault(d.style, []).append(ra.weights[i:i + len(d.actions)].mean())
         i += len(d.actions)
-        counts[d.style] = counts.get(d.style, 0) + 1
     assert np.mean(per_style["fail"]) < np.mean(per_style["clean"]) - 0.3
     successes = {}
     for name, agent in (("ra_bc", ra), ("bc", bc)):
