@@ -65,8 +65,9 @@ def test_fast_path_reproduces_every_shipped_outcome():
     with Sandbox(workers=2) as sb:
         runs = sb.run_many(jobs, split=True)
     for (t, key), run in zip(keys, runs, strict=True):
-        assert run.status == "ok", (t.task_id, key, run.output[-500:])
-        assert run.passed_mask(t.tests) == outcomes[t.task_id][key], (t.task_id, key)
+        recorded = outcomes[t.task_id][key]
+        assert run.status == "ok" or not any(recorded), (t.task_id, key, run.status)  # 2 states loop forever
+        assert run.passed_mask(t.tests) == recorded, (t.task_id, key)
 
 
 PROBE = {"probe.py": (
