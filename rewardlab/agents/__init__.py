@@ -7,6 +7,8 @@
   surrogate of the core (``rewardlab.agents.rloo``)
 - ``sb3_ppo``, ``sb3_a2c``, ``sb3_dqn``: Stable-Baselines3 algorithms (``rewardlab.agents.sb3``)
 - ``ild``: imitation through differentiable physics on Brax (``rewardlab.imitation.ild``)
+- ``bc``, ``ra_bc``: offline behaviour cloning and SARM progress-weighted RA-BC from generated demos of
+  ``manipulation/ReachSequence-v0`` (``rewardlab.agents.bc``)
 - ``jax_ppo``: PPO compiled with JAX, all seeds in one program (``rewardlab.jax``)
 
 The names are declared in the packages' manifests (``AGENTS``), with each agent's params model
