@@ -19,11 +19,15 @@ Contents:
 - ``make_robotics``: the factory behind ``rewardlab.make("robotics/HalfCheetah-v5")`` and
   ``robotics/ReacherSparse-v5`` / ``robotics/PusherSparse-v5``.
 
-Rendering needs ``MUJOCO_GL=egl`` on a headless machine; training does not render.
+Rendering needs ``MUJOCO_GL=egl`` on a headless machine; training does not render. Without a
+display (no ``DISPLAY``/``WAYLAND_DISPLAY``) the ``human`` mode is not offered: MuJoCo's window
+would abort the interpreter (GLFW finds no monitor), so it is refused at make and left out of
+``metadata["render_modes"]``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -95,15 +99,30 @@ class SparseReach(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, float(success), terminated, truncated, info
 
 
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _without_window_modes(env: gym.Env) -> gym.Env:
+    """Headless: stop advertising ``human`` (see the module docstring)."""
+    if not _has_display():
+        md = env.unwrapped.metadata
+        env.unwrapped.metadata = {**md, "render_modes": [m for m in md.get("render_modes", []) if m != "human"]}
+    return env
+
+
 def make_robotics(task: str, **kwargs: Any) -> gym.Env:
     """A Gymnasium MuJoCo task (``HalfCheetah-v5`` ...) or a sparse variant (``ReacherSparse-v5``, ``radius=``)."""
+    if kwargs.get("render_mode") == "human" and not _has_display():
+        raise InvalidArgument(f"robotics/{task}: render_mode 'human' opens a window and this machine has no display "
+                              "(DISPLAY/WAYLAND_DISPLAY unset); use render_mode='rgb_array' (MUJOCO_GL=egl)")
     if task in SPARSE_TASKS:
         base, a, b = SPARSE_TASKS[task]
         radius = kwargs.pop("radius", 0.05)
-        return SparseReach(gym.make(base, **kwargs), a=a, b=b, radius=radius)
+        return SparseReach(_without_window_modes(gym.make(base, **kwargs)), a=a, b=b, radius=radius)
     if task not in COMPONENTS:
         raise InvalidArgument(f"unknown robotics task {task!r}; known: {', '.join([*COMPONENTS, *SPARSE_TASKS])}")
     try:
-        return gym.make(task, **kwargs)
+        return _without_window_modes(gym.make(task, **kwargs))
     except TypeError as e:
         raise InvalidArgument(f"robotics/{task}: {e}") from e

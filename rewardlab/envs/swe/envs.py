@@ -176,9 +176,13 @@ class _SWEBase(gym.Env):
     metadata = {"render_modes": ["ansi"]}
 
     def __init__(self, split: str = "train", max_steps: int = 5, outcomes: str = "live",
-                 task_ids: list[str] | None = None):
+                 task_ids: list[str] | None = None, render_mode: str | None = None):
         if max_steps < 1:
             raise InvalidArgument(f"max_steps must be >= 1, got {max_steps}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise InvalidArgument(f"render_mode {render_mode!r}: the SWE envs render "
+                                  f"{', '.join(self.metadata['render_modes'])}")
+        self.render_mode = render_mode
         self.tasks = _split_tasks(split)
         if task_ids is not None:
             known = {t.task_id: t for t in self.tasks}
@@ -190,6 +194,13 @@ class _SWEBase(gym.Env):
         self.oracle = shared_oracle(outcomes)
         self.ep: _Episode | None = None
         self.steps = 0
+
+    def render(self) -> str:
+        """``ansi``: the episode's state in one line (task, step, applied candidate, pass fraction)."""
+        ep = self.ep
+        if ep is None:
+            return "no episode yet (call reset)"
+        return f"task {ep.task.task_id}: step {self.steps}, applied {ep.current}, pass {ep.last_frac}"
 
     def _start(self, options: dict | None) -> Task:
         if options and "task_id" in options:
@@ -253,8 +264,8 @@ class PatchSelectEnv(_SWEBase):
     GLOBAL_FEATURES = ("progress", "tests_ran", "pass_fraction", "best_pass_fraction", "applied_any", "reverted")
 
     def __init__(self, split: str = "train", max_steps: int = 5, outcomes: str = "live",
-                 task_ids: list[str] | None = None):
-        super().__init__(split, max_steps, outcomes, task_ids)
+                 task_ids: list[str] | None = None, render_mode: str | None = None):
+        super().__init__(split, max_steps, outcomes, task_ids, render_mode)
         self.action_space = gym.spaces.Discrete(self.N_ACTIONS)
         n = len(self.GLOBAL_FEATURES) + N_FILES * len(self.FILE_FEATURES) + N_CANDIDATES * len(self.CAND_FEATURES)
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
@@ -336,10 +347,6 @@ class PatchSelectEnv(_SWEBase):
         terminated = terminated or self.steps >= self.max_steps
         return self._obs(), reward, terminated, False, info
 
-    def render(self) -> str:
-        ep = self.ep
-        return f"task {ep.task.task_id}: step {self.steps}, applied {ep.current}, pass {ep.last_frac}"
-
 
 _SR = re.compile(r"<<<<<<< SEARCH\s+(?P<path>\S+)\n(?P<old>.*?)\n?=======\n(?P<new>.*?)\n?>>>>>>> REPLACE", re.S)
 
@@ -365,8 +372,8 @@ class TextEditEnv(_SWEBase):
     MAX_CHARS = 8000
 
     def __init__(self, split: str = "train", max_steps: int = 20, outcomes: str = "live",
-                 task_ids: list[str] | None = None):
-        super().__init__(split, max_steps, outcomes, task_ids)
+                 task_ids: list[str] | None = None, render_mode: str | None = None):
+        super().__init__(split, max_steps, outcomes, task_ids, render_mode)
         self.action_space = gym.spaces.Text(self.MAX_CHARS, charset=_CHARSET)
         self.observation_space = gym.spaces.Text(self.MAX_CHARS * 2, charset=_CHARSET)
 
