@@ -389,7 +389,7 @@ def train_sarm(demos: Sequence[Any], names: Sequence[str], cfg: SARMConfig | Non
 def progress_deltas(progress: Sequence[np.ndarray], chunk: int) -> list[np.ndarray]:
     """r_t = φ(t + Δ) − φ(t) per frame of each episode, t + Δ capped at the episode's last frame.
 
-    >>> progress_deltas([np.array([0.0, 0.1, 0.3, 0.2])], chunk=2)[0].round(2).tolist()
+    >>> [round(float(x), 2) for x in progress_deltas([np.array([0.0, 0.1, 0.3, 0.2])], chunk=2)[0]]
     [0.3, 0.1, -0.1, 0.0]
     """
     if not (isinstance(chunk, int) and chunk >= 1):
@@ -409,7 +409,7 @@ def rabc_weights(r: np.ndarray, kappa: float = 0.01, eps: float = 1e-6,
     μ = max(mean r, 0), σ = max(std r, ε) over the dataset (pass them to weight a batch);
     w̃ = clip((r − (μ − 2σ)) / (4σ + ε), 0, 1); w = 1 if r > κ, w̃ if 0 ≤ r ≤ κ, 0 if r < 0.
 
-    >>> rabc_weights(np.array([0.5, 0.005, 0.0, -0.1]), mu=0.02, sigma=0.05).round(4).tolist()
+    >>> [round(float(w), 4) for w in rabc_weights(np.array([0.5, 0.005, 0.0, -0.1]), mu=0.02, sigma=0.05)]
     [1.0, 0.425, 0.4, 0.0]
     """
     if not kappa >= 0 or not eps > 0:

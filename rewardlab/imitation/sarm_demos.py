@@ -158,7 +158,7 @@ def generate_demos(mix: Mapping[str, int], seed: int = 0, max_steps: int = 200) 
 
     >>> ds = generate_demos({"clean": 1, "fail": 1}, seed=0)
     >>> [(d.style, d.success, [s[0] for s in d.subtasks]) for d in ds.demos]
-    [('clean', True, ['reach_a', 'reach_b', 'reach_c']), ('fail', False, ['reach_a'])]
+    [('clean', True, ['reach_a', 'reach_b', 'reach_c']), ('fail', False, ['reach_a', 'reach_b'])]
     >>> d = ds.demos[0]
     >>> d.subtasks[0][1], d.subtasks[-1][2] == d.length - 1, d.actions.shape == (d.length - 1, 2)
     (0, True, True)
