@@ -497,8 +497,8 @@ class SARMReward(Term):
     optimal policy is unchanged. ``mode="dense"``: φ(s') itself every step (not policy-invariant).
 
     The model comes from ``checkpoint`` (``SARMModel.save``) or, if none is given, is trained at
-    construction on ``generate_demos(demos, seed=demo_seed)``'s successful demos (deterministic,
-    ≈ 20–40 s on one core). The term keeps each env's window of past observations.
+    construction on ``generate_demos(demos, seed=demo_seed)``'s successful demos (deterministic
+    given ``demo_seed`` and ``seed``). The term keeps each env's window of past observations.
     """
 
     name = "sarm"
