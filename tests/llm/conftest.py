@@ -96,8 +96,9 @@ def free_port() -> int:
 class LlamaServer:
     """``python -m llama_cpp.server`` on a free port; ``stop()``/``start()`` kill and restart it."""
 
-    def __init__(self, model_path: str):
+    def __init__(self, model_path: str, extra_args: tuple[str, ...] = ()):
         self.model_path = model_path
+        self.extra_args = tuple(extra_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.proc: subprocess.Popen | None = None
@@ -105,7 +106,8 @@ class LlamaServer:
     def start(self, timeout: float = 120.0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rewardlab.llm.serve", "--model", self.model_path, "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"],
+             "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False",
+             *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -131,6 +133,18 @@ def llama_server():
     from rewardlab.llm.local import default_model_path
 
     server = LlamaServer(str(default_model_path()))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def llama_logits_server():
+    """The same server started with ``--logits_all true``: chat completions carry ``top_logprobs``."""
+    pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server] (the llm extra)")
+    from rewardlab.llm.local import default_model_path
+
+    server = LlamaServer(str(default_model_path()), ("--logits_all", "true"))
     server.start()
     yield server
     server.stop()
