@@ -124,8 +124,8 @@ def test_ild_warm_start_is_bc_and_updates_cut_the_state_chamfer():
     assert out[0]["losses/lr"] == pytest.approx(1e-3) and out[-1]["losses/lr"] < 1e-4  # linear decay
     assert out[0]["losses/loss"] == pytest.approx(np.tanh(out[0]["losses/chamfer"]), rel=1e-5)
     assert after["ild/chamfer"] < 0.9 * before["ild/chamfer"]
-    # the warm start is BC: same seed, same settings, same policy
-    warm = ILD(demos, ILDConfig(bc_warmstart=100, **SMALL), seed=3)
+    # the warm start is BC: same seed, same settings, same demos (all 50 steps), same policy
+    warm = ILD(demos, ILDConfig(bc_warmstart=100, hidden=(64, 64), n_demos=4), seed=3)
     logs = warm.warm_start()
     assert logs["losses/bc_last"] < 0.5 * logs["losses/bc_first"]
     bc, _ = train_bc(demos, BCConfig(steps=100, hidden=(64, 64)), seed=3, n_demos=4)
