@@ -20,13 +20,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--demos", default="reacher")
     p.add_argument("--updates", type=int, default=200)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--truncation", type=int, default=10)
-    p.add_argument("--step-grad-clip", type=float, default=0.3)
+    # Defaults: ILDConfig's (the reference's settings); give a flag to override one.
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--truncation", type=int, default=None)
+    p.add_argument("--step-grad-clip", type=float, default=None, help="norm of each step's next-state cotangent")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
-    cfg = ILDConfig(lr=args.lr, truncation=args.truncation, step_grad_clip=args.step_grad_clip)
+    given = {"lr": args.lr, "truncation": args.truncation, "step_grad_clip": args.step_grad_clip}
+    cfg = ILDConfig(**{k: v for k, v in given.items() if v is not None})
     ild = ILD(Demos.load(args.demos), cfg, seed=args.seed)
     before = ild.evaluate()
     t0 = time.time()
