@@ -32,6 +32,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rewardlab.envs.robotics import refuse_window_without_display, without_window_modes
 from rewardlab.errors import InvalidArgument
 
 __all__ = ["TASKS", "SUBTASKS", "WAYPOINTS", "ReachSequence", "fingertip_jacobian", "make_manipulation"]
@@ -152,8 +153,9 @@ def make_manipulation(task: str, **kwargs: Any) -> gym.Env:
     max_steps = kwargs.pop("max_episode_steps", 200)
     if not (isinstance(max_steps, int) and max_steps >= 1):
         raise InvalidArgument(f"max_episode_steps must be an integer >= 1, got {max_steps!r}")
+    refuse_window_without_display(kwargs.get("render_mode"), f"manipulation/{task}")
     try:
-        env = ReachSequence(**kwargs)
+        env = without_window_modes(ReachSequence(**kwargs))
     except TypeError as e:
         raise InvalidArgument(f"manipulation/{task}: {e}") from e
     return gym.wrappers.TimeLimit(env, max_episode_steps=max_steps)

@@ -35,7 +35,8 @@ import gymnasium as gym
 from rewardlab.errors import InvalidArgument
 from rewardlab.shaping.reach import slice_distance
 
-__all__ = ["COMPONENTS", "SPARSE_TASKS", "component_terms", "SparseReach", "make_robotics"]
+__all__ = ["COMPONENTS", "SPARSE_TASKS", "component_terms", "SparseReach", "make_robotics",
+           "refuse_window_without_display", "without_window_modes"]
 
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "HalfCheetah-v5": ("reward_forward", "reward_ctrl"),
@@ -103,8 +104,15 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _without_window_modes(env: gym.Env) -> gym.Env:
-    """Headless: stop advertising ``human`` (see the module docstring)."""
+def refuse_window_without_display(render_mode: str | None, env_id: str) -> None:
+    """MuJoCo envs: ``human`` rendering on a machine without a display is an error, not an abort."""
+    if render_mode == "human" and not _has_display():
+        raise InvalidArgument(f"{env_id}: render_mode 'human' opens a window and this machine has no display "
+                              "(DISPLAY/WAYLAND_DISPLAY unset); use render_mode='rgb_array' (MUJOCO_GL=egl)")
+
+
+def without_window_modes(env: gym.Env) -> gym.Env:
+    """MuJoCo envs, headless: stop advertising ``human`` (see the module docstring)."""
     if not _has_display():
         md = env.unwrapped.metadata
         env.unwrapped.metadata = {**md, "render_modes": [m for m in md.get("render_modes", []) if m != "human"]}
@@ -113,16 +121,14 @@ def _without_window_modes(env: gym.Env) -> gym.Env:
 
 def make_robotics(task: str, **kwargs: Any) -> gym.Env:
     """A Gymnasium MuJoCo task (``HalfCheetah-v5`` ...) or a sparse variant (``ReacherSparse-v5``, ``radius=``)."""
-    if kwargs.get("render_mode") == "human" and not _has_display():
-        raise InvalidArgument(f"robotics/{task}: render_mode 'human' opens a window and this machine has no display "
-                              "(DISPLAY/WAYLAND_DISPLAY unset); use render_mode='rgb_array' (MUJOCO_GL=egl)")
+    refuse_window_without_display(kwargs.get("render_mode"), f"robotics/{task}")
     if task in SPARSE_TASKS:
         base, a, b = SPARSE_TASKS[task]
         radius = kwargs.pop("radius", 0.05)
-        return SparseReach(_without_window_modes(gym.make(base, **kwargs)), a=a, b=b, radius=radius)
+        return SparseReach(without_window_modes(gym.make(base, **kwargs)), a=a, b=b, radius=radius)
     if task not in COMPONENTS:
         raise InvalidArgument(f"unknown robotics task {task!r}; known: {', '.join([*COMPONENTS, *SPARSE_TASKS])}")
     try:
-        return _without_window_modes(gym.make(task, **kwargs))
+        return without_window_modes(gym.make(task, **kwargs))
     except TypeError as e:
         raise InvalidArgument(f"robotics/{task}: {e}") from e
