@@ -222,6 +222,16 @@ def _alive(done: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.ones(1, done.dtype), jnp.cumprod(1.0 - done)[:-1]])
 
 
+def _check_rollout_args(horizon: int, truncation: int | None, step_grad_clip: float | None) -> None:
+    """The argument checks both differentiable rollouts share."""
+    if horizon < 1:
+        raise InvalidArgument(f"horizon must be >= 1, got {horizon}")
+    if truncation is not None and truncation < 1:
+        raise InvalidArgument(f"truncation must be >= 1 (or null for none), got {truncation}")
+    if step_grad_clip is not None and step_grad_clip <= 0:
+        raise InvalidArgument(f"step_grad_clip must be > 0 (or null for none), got {step_grad_clip}")
+
+
 class PolicyRollout:
     """Differentiable rollouts of an ``Actor`` through a Brax env, with truncation and per-step normalisation.
 
@@ -233,12 +243,7 @@ class PolicyRollout:
 
     def __init__(self, env: Any, policy: NormalTanhPolicy, horizon: int, truncation: int | None = None,
                  step_grad_clip: float | None = None):
-        if horizon < 1:
-            raise InvalidArgument(f"horizon must be >= 1, got {horizon}")
-        if truncation is not None and truncation < 1:
-            raise InvalidArgument(f"truncation must be >= 1 (or null for none), got {truncation}")
-        if step_grad_clip is not None and step_grad_clip <= 0:
-            raise InvalidArgument(f"step_grad_clip must be > 0 (or null for none), got {step_grad_clip}")
+        _check_rollout_args(horizon, truncation, step_grad_clip)
         self.env, self.policy, self.horizon = env, policy, horizon
         self.truncation, self.step_grad_clip = truncation, step_grad_clip
 
@@ -395,12 +400,7 @@ class DiffRollout:
     """Rollouts of the deterministic ``MLPPolicy`` with truncation and per-step clipping (the APG expert trainer's)."""
 
     def __init__(self, env: Any, horizon: int, truncation: int | None, step_grad_clip: float | None):
-        if horizon < 1:
-            raise InvalidArgument(f"horizon must be >= 1, got {horizon}")
-        if truncation is not None and truncation < 1:
-            raise InvalidArgument(f"truncation must be >= 1 (or null for none), got {truncation}")
-        if step_grad_clip is not None and step_grad_clip <= 0:
-            raise InvalidArgument(f"step_grad_clip must be > 0 (or null for none), got {step_grad_clip}")
+        _check_rollout_args(horizon, truncation, step_grad_clip)
         self.env, self.horizon = env, horizon
         self.truncation, self.step_grad_clip = truncation, step_grad_clip
 

@@ -12,18 +12,14 @@ pytest.importorskip("xminigrid")
 
 import jax.numpy as jnp  # noqa: E402
 
-from rewardlab.core.terms import build_stack  # noqa: E402
-from rewardlab.core.wrappers import ShapedVectorEnv  # noqa: E402
 from rewardlab.derl.search import sample_uniform  # noqa: E402
 from rewardlab.errors import ConfigError  # noqa: E402
 from rewardlab.jax.envs import JaxVectorEnv  # noqa: E402
 from rewardlab.jax.program import encode, evaluate  # noqa: E402
-from rewardlab.jax.terms import JaxTransition, build_jax_stack, stack_params  # noqa: E402
-from rewardlab.shaping.derl_program import Grammar, to_text  # noqa: E402
+from rewardlab.jax.terms import build_jax_stack, stack_params  # noqa: E402
+from rewardlab.shaping.derl_program import Grammar, from_tokens, to_text  # noqa: E402
 
 GAMMA = 0.9
-FEATURES = ("agent_pos", "has_key", "door_open", "key_pos", "key_present", "door_pos", "door_present",
-            "goal_pos", "goal_present", "at_goal")
 PRIMITIVES = {
     "env": {"name": "env"},
     "step": {"name": "step_penalty", "params": {"value": 0.02}},
@@ -46,43 +42,16 @@ def _specs(programs: list[str]) -> list[dict]:
             for i, p in enumerate(programs)]
 
 
-def _next_features(info: dict, done: np.ndarray) -> dict:
-    fin = info.get("final_info", {})
-    return {k: np.where(done.reshape(-1, *([1] * (np.ndim(info[k]) - 1))), fin[k], info[k]) if fin else info[k]
-            for k in FEATURES}
-
-
-def test_jax_programs_equal_the_numpy_derl_program_on_minigrid_transitions():
-    from rewardlab.shaping.derl_program import from_tokens
-
+def test_jax_programs_equal_the_numpy_derl_program_on_minigrid_transitions(twin_steps):
     grammar = Grammar(list(PRIMITIVES), max_tokens=12, max_depth=4)
     rng = np.random.default_rng(0)
     programs = HAND + [to_text(from_tokens(sample_uniform(grammar, rng))) for _ in range(12)]
-    specs = _specs(programs)
-    n, steps = 8, 300
-    venv = JaxVectorEnv("minigrid/MiniGrid-DoorKey-5x5", n)
-    shaped = ShapedVectorEnv(venv, build_stack(specs, gamma=GAMMA))
-    jstack = build_jax_stack(specs, venv.env, gamma=GAMMA)
-    apply = jax.jit(jstack.__call__)
-    states, params = jstack.init(n), jstack.default_params()
-    obs, info = shaped.reset(seed=5)
-    prev = {k: info[k] for k in FEATURES}
-    nonzero = dict.fromkeys(jstack.names, 0)
-    for _ in range(steps):
-        action = rng.integers(0, 6, n)
-        nobs, reward, term, trunc, info = shaped.step(action)
-        done = term | trunc
-        final_obs = np.where(done[:, None, None, None], info["final_obs"], nobs) if done.any() else nobs
-        tr = JaxTransition(jnp.asarray(obs), jnp.asarray(action), jnp.asarray(final_obs),
-                           jnp.asarray(info["reward_env"], jnp.float32), jnp.asarray(term), jnp.asarray(trunc),
-                           {k: jnp.asarray(v) for k, v in prev.items()},
-                           {k: jnp.asarray(v) for k, v in _next_features(info, done).items()})
-        states, total, parts = apply(states, tr, params)
-        for name, program in zip(jstack.names, programs, strict=True):
-            np.testing.assert_allclose(np.asarray(parts[name]), info["reward_terms"][name], rtol=1e-5, atol=1e-6,
-                                       err_msg=program)
-            nonzero[name] += int((np.asarray(parts[name]) != 0).sum())
-        obs, prev = nobs, {k: info[k] for k in FEATURES}
+    names = [f"p{i}" for i in range(len(programs))]
+    nonzero = dict.fromkeys(names, 0)
+    for parts, _, _, info in twin_steps(_specs(programs), n=8, steps=300, seed=5, rng=rng, gamma=GAMMA):
+        for name, program in zip(names, programs, strict=True):
+            np.testing.assert_allclose(parts[name], info["reward_terms"][name], rtol=1e-5, atol=1e-6, err_msg=program)
+            nonzero[name] += int((parts[name] != 0).sum())
     # The hand-written programs must have produced values, or the comparison proved little.
     assert all(nonzero[f"p{i}"] > 0 for i in range(len(HAND))), nonzero
 
