@@ -40,15 +40,24 @@ def test_ra_bc_checkpoint_resume(tmp_path):
     np.testing.assert_allclose(other.act(obs), agent.act(obs))
 
 
-@pytest.mark.slow
-def test_ra_bc_beats_bc_on_mixed_demos():
-    """Same 60 mixed-quality demos, same seed and steps; RA-BC's weights must (1) give failing demos
-    a lower mean weight than clean ones and (2) give a higher success rate on 50 fresh episodes."""
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for this test only: the thread count changes float reductions, and tests
+    after this one pin numbers (tests/agents/test_ppo.py)."""
     import torch
 
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_ra_bc_beats_bc_on_mixed_demos(one_torch_thread):
+    """Same 60 mixed-quality demos, same seed and steps; RA-BC's weights must (1) give failing demos
+    a lower mean weight than clean ones and (2) give a higher success rate on 50 fresh episodes."""
     from rewardlab.experiment.evaluate import evaluate
 
-    torch.set_num_threads(1)
     params = {"demos": MIX, "log_every": 2000}
     ra = make_ra_bc(None, gamma=0.99, seed=0, params={**params, "sarm_styles": ["clean", "slow", "noisy"]})
     bc = make_bc(None, gamma=0.99, seed=0, params=params)
