@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from rewardlab.core.registry import load_attr
+from rewardlab.core.threads import torch_threads
 from rewardlab.errors import ConfigError
 from rewardlab.shaping.derl_program import (
     EXPR,
@@ -79,12 +80,8 @@ def _one_thread(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
 
     return wrapper
 

