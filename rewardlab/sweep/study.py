@@ -14,7 +14,8 @@ two workers never both take the last slot. Running trials send heartbeats; a tri
 worker was killed goes stale, is marked FAIL and re-queued (Optuna's retry callback), and the
 retry resumes the killed run directory from its last checkpoint when it runs on the same host.
 A trial that crashes (NaN reward, an exception in a term) is FAIL with its error message in
-the user attribute ``error``, counts as done, and the sweep goes on.
+the user attribute ``error``, counts as done, and the sweep goes on. With ``sweep.batch: K`` a
+worker claims up to K trials and trains them in one program (``rewardlab.sweep.batch``).
 """
 
 from __future__ import annotations
