@@ -12,7 +12,7 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rewardlab.llm.base import LLMBackend
@@ -61,50 +61,23 @@ class CachedBackend(LLMBackend):
     def _key(self, prompt: str) -> str:
         return hashlib.sha256(f"{self.inner.cache_key}\0{prompt}".encode()).hexdigest()
 
-    def complete(self, prompts: Sequence[str]) -> list[str]:
-        keys = [self._key(p) for p in prompts]
+    def _cached(self, keys: list[str], prompts: Sequence[str],
+                compute: Callable[[list[str]], list[str]]) -> list[str]:
+        """Stored text per key; the missing ones computed once each (``compute(prompts)``) and stored."""
         with self._lock:
             found: dict[str, str] = {}
             for i in range(0, len(keys), 500):  # SQLite's host-parameter limit
                 chunk = keys[i : i + 500]
                 q = f"SELECT key, reply FROM answers WHERE key IN ({','.join('?' * len(chunk))})"
                 found.update(self._db.execute(q, chunk).fetchall())
-        todo = sorted({i for i, k in enumerate(keys) if k not in found}, key=lambda i: i)
-        todo_unique: dict[str, int] = {}
-        for i in todo:
-            todo_unique.setdefault(keys[i], i)
-        if todo_unique:
-            idx = list(todo_unique.values())
-            replies = self.inner.complete([prompts[i] for i in idx])
-            rows = [(keys[i], self.inner.cache_key, prompts[i], r) for i, r in zip(idx, replies, strict=True)]
-            with self._lock:
-                self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
-                self._db.commit()
-            found.update((k, r) for k, _, _, r in rows)
-        with self._lock:
-            self.misses += len(todo_unique)
-            self.hits += len(prompts) - len(todo_unique)
-        return [found[k] for k in keys]
-
-    def yes_no_logodds(self, prompts: Sequence[str], examples: Sequence[tuple[str, str]] = ()) -> list[float]:
-        """The inner backend's log-odds, each computed once per (examples, prompt)."""
-        shots = hashlib.sha256(repr([tuple(e) for e in examples]).encode()).hexdigest()[:16]
-        keys = [self._key(f"\0logodds\0{shots}\0{p}") for p in prompts]
-        with self._lock:
-            found: dict[str, str] = {}
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                q = f"SELECT key, reply FROM answers WHERE key IN ({','.join('?' * len(chunk))})"
-                found.update(self._db.execute(q, chunk).fetchall())
-        todo: dict[str, int] = {}
+        todo: dict[str, int] = {}  # a missing key -> its first prompt
         for i, k in enumerate(keys):
             if k not in found:
                 todo.setdefault(k, i)
         if todo:
             idx = list(todo.values())
-            values = self.inner.yes_no_logodds([prompts[i] for i in idx], examples)
-            rows = [(keys[i], self.inner.cache_key, prompts[i], repr(float(v)))
-                    for i, v in zip(idx, values, strict=True)]
+            replies = compute([prompts[i] for i in idx])
+            rows = [(keys[i], self.inner.cache_key, prompts[i], r) for i, r in zip(idx, replies, strict=True)]
             with self._lock:
                 self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
                 self._db.commit()
@@ -112,7 +85,20 @@ class CachedBackend(LLMBackend):
         with self._lock:
             self.misses += len(todo)
             self.hits += len(prompts) - len(todo)
-        return [float(found[k]) for k in keys]
+        return [found[k] for k in keys]
+
+    def complete(self, prompts: Sequence[str]) -> list[str]:
+        return self._cached([self._key(p) for p in prompts], prompts, self.inner.complete)
+
+    def yes_no_logodds(self, prompts: Sequence[str], examples: Sequence[tuple[str, str]] = ()) -> list[float]:
+        """The inner backend's log-odds, each computed once per (examples, prompt)."""
+        shots = hashlib.sha256(repr([tuple(e) for e in examples]).encode()).hexdigest()[:16]
+        keys = [self._key(f"\0logodds\0{shots}\0{p}") for p in prompts]
+
+        def compute(todo: list[str]) -> list[str]:
+            return [repr(float(v)) for v in self.inner.yes_no_logodds(todo, examples)]
+
+        return [float(v) for v in self._cached(keys, prompts, compute)]
 
     def close(self) -> None:
         log.info("LLM cache %s: %d hits, %d misses (hit rate %.1f%%)", self.path, self.hits, self.misses,
