@@ -146,16 +146,21 @@ def test_bad_settings_are_refused():
                    total_steps=100, gamma=0.99)
 
 
+def _train_four_seeds(env_id: str, cfg: JaxPPOConfig, num_envs: int, total_steps: int, episodes: int,
+                      deterministic: bool = True) -> dict:
+    """Seeds 0..3 (split from key 0) trained in one compiled call on the env reward, then evaluated."""
+    env = make_env(env_id)
+    stack = build_jax_stack(["env"], env)
+    ppo = make_train(env, stack, cfg, num_envs=num_envs, total_steps=total_steps, gamma=0.99)
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    ts, _ = jax.jit(jax.vmap(ppo.train, in_axes=(0, None)))(keys, stack.default_params())
+    return jax.jit(jax.vmap(lambda p, k: ppo.evaluate(p, k, episodes, deterministic=deterministic)))(ts.params, keys)
+
+
 @pytest.mark.slow
 def test_jax_ppo_learns_cartpole():
     # 4 seeds × 150k steps in one compiled call; PureJaxRL's CartPole settings (lr 2.5e-3).
-    env = make_env("gymnax/CartPole-v1")
-    stack = build_jax_stack(["env"], env)
-    cfg = JaxPPOConfig(n_steps=128, learning_rate=2.5e-3)
-    ppo = make_train(env, stack, cfg, num_envs=4, total_steps=150_000, gamma=0.99)
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
-    ts, _ = jax.jit(jax.vmap(ppo.train, in_axes=(0, None)))(keys, stack.default_params())
-    ev = jax.jit(jax.vmap(lambda p, k: ppo.evaluate(p, k, 20)))(ts.params, keys)
+    ev = _train_four_seeds("gymnax/CartPole-v1", JaxPPOConfig(n_steps=128, learning_rate=2.5e-3), 4, 150_000, 20)
     returns = np.asarray(ev["true_return"]).mean(axis=1)
     assert np.median(returns) >= 400, returns
 
@@ -164,12 +169,7 @@ def test_jax_ppo_learns_cartpole():
 def test_jax_ppo_learns_doorkey_5x5_from_the_sparse_reward():
     # 4 seeds × 60k steps in one compiled call (the sparse task is solved at ~30k steps here).
     pytest.importorskip("xminigrid")
-    env = make_env("minigrid/MiniGrid-DoorKey-5x5")
-    stack = build_jax_stack(["env"], env)
-    cfg = JaxPPOConfig(n_steps=64, learning_rate=1e-3)
-    ppo = make_train(env, stack, cfg, num_envs=16, total_steps=60_000, gamma=0.99)
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
-    ts, _ = jax.jit(jax.vmap(ppo.train, in_axes=(0, None)))(keys, stack.default_params())
-    ev = jax.jit(jax.vmap(lambda p, k: ppo.evaluate(p, k, 50, deterministic=False)))(ts.params, keys)
+    ev = _train_four_seeds("minigrid/MiniGrid-DoorKey-5x5", JaxPPOConfig(n_steps=64, learning_rate=1e-3), 16, 60_000,
+                           50, deterministic=False)
     success = np.asarray(ev["success"]).mean(axis=1)
     assert np.median(success) >= 0.8, success
