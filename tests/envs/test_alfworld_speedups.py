@@ -17,7 +17,7 @@ from rewardlab.envs.alfworld.generate import TASK_TYPES  # noqa: E402
 
 def _env(fast: bool, data_dir) -> AlfWorldEnv:
     return AlfWorldEnv(TASK_TYPES, games_per_type=1, heldout_per_type=1, obs_mode="text", max_steps=200,
-                       data_dir=str(data_dir), fast_text=fast)
+                       data_dir=str(data_dir), fast_text=fast, engine="textworld")
 
 
 def _play(fast: bool, data_dir, random_steps: int = 15) -> list[tuple]:

@@ -1,8 +1,15 @@
 """``AlfWorldEnv``: ALFWorld text games (our generated corpus) as a Gymnasium env.
 
-The game engine is exactly ALFWorld's text engine: textworld's ``PddlEnv`` wrapped in
-ALFWorld's ``AlfredDemangler`` and ``AlfredInfos`` (what ``AlfredTWEnv`` builds), so texts,
-admissible commands and ``won`` are ALFWorld's. On top of it:
+Two game engines play the same game files:
+
+- ``engine="textworld"``: ALFWorld's text engine, textworld's ``PddlEnv`` wrapped in ALFWorld's
+  ``AlfredDemangler`` and ``AlfredInfos`` (what ``AlfredTWEnv`` builds), the reference;
+- ``engine="native"``: ``native.NativeEngine``, the alfred PDDL domain and its grammar as a
+  Python state machine, with the same feedback, admissible commands (same order), ``won`` and
+  facts as the reference (``tests/envs/test_alfworld_native.py`` and
+  ``scripts/alfworld_native_diff.py`` replay trajectories through both and compare every step).
+
+On top of the engine:
 
 - ``obs_mode="tokens"`` (RL agents): a ``Dict`` of hashed word ids — ``obs`` (the last
   feedback), ``goal`` (the task sentence), ``commands`` (``num_slots`` admissible-command
@@ -18,8 +25,9 @@ admissible commands and ``won`` are ALFWorld's. On top of it:
   ``new_subgoals`` / ``subgoals_achieved`` / ``num_subgoals`` (goal-relevant PDDL facts that
   became true, see ``subgoal_flags``), ``goal``, ``task``, ``gamefile``; reset info also
   ``walkthrough`` (the planner's solution stored in the game).
-- ``fast_text`` (default on): textworld's text-template parsing is cached (``speedups``), the
-  same texts several times faster; ``fast_text=False`` runs textworld untouched.
+- ``fast_text`` (default on, textworld engine only): textworld's text-template parsing is
+  cached (``speedups``), the same texts several times faster; ``fast_text=False`` runs textworld
+  untouched.
 """
 
 from __future__ import annotations
@@ -37,9 +45,10 @@ from gymnasium import spaces
 
 from rewardlab.envs.alfworld import speedups
 from rewardlab.envs.alfworld.generate import TASK_TYPES, GenSettings, ensure_corpus, import_alfworld
+from rewardlab.envs.alfworld.native import NativeEngine, NativeState
 from rewardlab.errors import InvalidArgument
 
-__all__ = ["AlfWorldEnv", "make_alfworld", "ENV_TASKS", "tokenize", "subgoal_flags"]
+__all__ = ["AlfWorldEnv", "make_alfworld", "ENV_TASKS", "ENGINES", "tokenize", "subgoal_flags"]
 
 ENV_TASKS: dict[str, tuple[str, ...]] = {
     "PickAndPlace-v0": ("pick_and_place",),
@@ -52,6 +61,8 @@ ENV_TASKS: dict[str, tuple[str, ...]] = {
 }
 """registered task name -> task types of its games"""
 NOTHING_HAPPENS = "Nothing happens."
+ENGINES = ("native", "textworld")
+"""game engines: the native simulator (default) and textworld's, the reference"""
 _WORD = re.compile(r"[a-z]+|\d+")
 
 
@@ -69,6 +80,8 @@ def tokenize(text: str, vocab_size: int, length: int) -> np.ndarray:
 
 
 def _facts(state: Any) -> set[tuple[str, ...]]:
+    if isinstance(state, NativeState):
+        return state["facts"]
     return {(f.name, *(a.name for a in f.arguments)) for f in state["_facts"]}
 
 
@@ -135,6 +148,7 @@ class AlfWorldEnv(gym.Env):
         data_dir: str | None = None,
         cache_games: int = 64,
         fast_text: bool = True,
+        engine: str = "textworld",
         render_mode: str | None = None,
     ):
         if split not in ("train", "heldout"):
@@ -148,6 +162,8 @@ class AlfWorldEnv(gym.Env):
                 raise InvalidArgument(f"alfworld {name} = {v!r} is invalid; allowed: an integer >= {lo}")
         if max_games is not None and (not isinstance(max_games, int) or max_games < 1):
             raise InvalidArgument(f"alfworld max_games = {max_games!r} is invalid; allowed: None or an integer >= 1")
+        if engine not in ENGINES:
+            raise InvalidArgument(f"alfworld engine must be one of {list(ENGINES)}, got {engine!r}")
         if render_mode not in (None, "ansi"):
             raise InvalidArgument(f"alfworld render_mode must be None or 'ansi', got {render_mode!r}")
         self.settings = GenSettings(seed=corpus_seed, games_per_type=games_per_type,
@@ -175,7 +191,7 @@ class AlfWorldEnv(gym.Env):
             charset = string.printable
             self.observation_space = spaces.Text(max_length=8192, charset=charset)
             self.action_space = spaces.Text(max_length=256, charset=charset)
-        self.cache_games, self.fast_text = cache_games, bool(fast_text)
+        self.cache_games, self.fast_text, self.engine = cache_games, bool(fast_text), engine
         self._engines: dict[str, tuple[Any, dict[str, str], list[str]]] = {}
         self._tw: Any = None
         self._walkthrough: list[str] = []
@@ -189,6 +205,8 @@ class AlfWorldEnv(gym.Env):
 
     # -- engine ----------------------------------------------------------------------------
     def _new_engine(self) -> Any:
+        if self.engine == "native":
+            return NativeEngine()
         import_alfworld()
         import textworld
         from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
@@ -200,7 +218,7 @@ class AlfWorldEnv(gym.Env):
         return AlfredInfos(AlfredDemangler(shuffle=False)(PddlEnv(infos)))
 
     def _load(self, game: dict[str, Any]) -> None:
-        # Parsing a game costs ~0.5 s: each game keeps its own loaded engine (reset is cheaper).
+        # Parsing a game costs ~0.5 s in textworld: each game keeps its own loaded engine.
         path = str(self.corpus / game["path"])
         if path not in self._engines:
             if len(self._engines) >= self.cache_games:
