@@ -45,7 +45,9 @@ def jax_sps(env_id: str, n: int, steps: int) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
+    import rewardlab.jax  # noqa: F401  (asks XLA for one CPU device per core before jax starts)
     from rewardlab.jax.config import JaxPPOConfig
+    from rewardlab.jax.devices import run_sharding
     from rewardlab.jax.envs import make_env
     from rewardlab.jax.ppo import make_train
     from rewardlab.jax.terms import build_jax_stack, stack_params
@@ -58,15 +60,18 @@ def jax_sps(env_id: str, n: int, steps: int) -> dict[str, float]:
     # one reward variant per run: step-penalty weights spread over [0, 2]
     params = stack_params([{**base, "step_penalty": {**base["step_penalty"], "weight": jnp.float32(w)}}
                            for w in np.linspace(0.0, 2.0, n)])
+    sharding = run_sharding(n)  # the runs split over the devices, as JaxPPOTrainer does
+    keys, params = jax.device_put((keys, params), sharding)
     t = time.perf_counter()
-    compiled = jax.jit(jax.vmap(ppo.train)).lower(keys, params).compile()
+    compiled = jax.jit(jax.vmap(ppo.train), in_shardings=sharding, out_shardings=sharding).lower(keys, params).compile()
     compile_s = time.perf_counter() - t
     t = time.perf_counter()
     state, metrics = compiled(keys, params)
     jax.block_until_ready((state, metrics))
     run_s = time.perf_counter() - t
     done = ppo.num_updates * ppo.steps_per_update
-    return {"n": n, "steps_per_run": done, "compile_s": compile_s, "run_s": run_s, "sps": n * done / run_s}
+    return {"n": n, "steps_per_run": done, "compile_s": compile_s, "run_s": run_s, "sps": n * done / run_s,
+            "devices": len(sharding.mesh.devices.flat)}
 
 
 def torch_sps(env_id: str, steps: int) -> dict[str, float]:
@@ -140,15 +145,20 @@ def main() -> None:
 
     import jax
 
+    import rewardlab.jax  # noqa: F401  (before jax starts: one CPU device per core)
+
     jax_id, gym_id = TASKS[args.task]
     result: dict[str, Any] = {"task": args.task, "device": str(jax.devices()[0]), "backend": jax.default_backend(),
-                              "cores": os.cpu_count(), "load_before": load(), "jax": []}
-    print(f"device {result['device']} ({result['backend']}), {result['cores']} cores, load {result['load_before']}")
+                              "devices": len(jax.devices()), "cores": os.cpu_count(), "load_before": load(),
+                              "jax": []}
+    print(f"device {result['device']} ({result['backend']}, {result['devices']} devices), {result['cores']} cores, "
+          f"load {result['load_before']}")
     for n in [int(x) for x in args.ns.split(",") if x]:
         r = jax_sps(jax_id, n, args.steps)
         result["jax"].append(r)
         print(f"jax_ppo N={n:>3}: {r['sps']:>10,.0f} aggregate SPS ({n} × {r['steps_per_run']:,} steps in "
-              f"{r['run_s']:.1f} s; compile {r['compile_s']:.1f} s; load {load()})", flush=True)
+              f"{r['run_s']:.1f} s on {r['devices']} devices; compile {r['compile_s']:.1f} s; load {load()})",
+              flush=True)
     r = torch_sps(gym_id, args.torch_steps)
     result["torch"] = r
     print(f"torch PPO    : {r['sps']:>10,.0f} SPS ({r['steps']:,} steps in {r['run_s']:.1f} s; load {load()})",

@@ -75,9 +75,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress.update(tasks[seed], completed=step, sps=sps, ret="-" if ret is None else f"{ret:.3f}")
 
         summary = run_experiment(cfg, out=args.out, resume=args.resume, on_progress=on_progress)
-    result = summary.as_dict()
     out = Console()
     out.print(_plain(f"run directory: {summary.run_dir}"))
+    variants = _variant_dirs(summary.run_dir)
+    if variants:  # reward variants trained side by side: the comparison is the result
+        from rewardlab.experiment.results import load_runs
+
+        runs = [load_runs(summary.run_dir / v, name=v) for v in variants]
+        _report_comparison(runs, summary.run_dir, per_seed=False)
+        return 0
+    result = summary.as_dict()
     for seed, r in result["seeds"].items():
         succ = "" if r["success_rate"] is None else f", success rate {r['success_rate']:.2f}"
         out.print(f"seed {seed}: true return {r['true_return_mean']:.3f} ± {r['true_return_std']:.3f}{succ} "
@@ -87,6 +94,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(f"final: true return {result['true_return_mean']:.3f} ± {result['true_return_std_over_seeds']:.3f}"
               f"{succ} (mean ± std over {len(result['seeds'])} seed(s))")
     return 0
+
+
+def _variant_dirs(run_dir: Path) -> list[str]:
+    """The reward variants of a batched run, in the file's order (``summary.json``), or []."""
+    import json
+
+    from rewardlab.experiment.runner import SUMMARY_FILE
+
+    path = run_dir / SUMMARY_FILE
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text()).get("variants") or {})
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -216,10 +235,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from rewardlab.experiment import compare as C
-    from rewardlab.experiment.plot import plot_compare
 
     out = Console()
     if args.sources:
@@ -263,7 +280,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             C.run_compare(plan, workers=args.workers, on_event=on_event)
         runs, _ = C.load_compare([str(plan.out)])
         out_dir = plan.out
-    rows = C.compare_results(runs, reps=args.reps)
+    _report_comparison(runs, Path(out_dir), reps=args.reps)
+    return 0
+
+
+def _report_comparison(runs: list, out_dir: Path, *, reps: int | None = None, per_seed: bool = True) -> None:
+    """The comparison table (IQM [95% CI], P(improvement) over the first variant), plus
+    ``results.json`` and ``compare.png`` in ``out_dir``: what ``compare`` and a variants run end with."""
+    from rich.table import Table
+
+    from rewardlab.experiment import compare as C
+    from rewardlab.experiment.plot import plot_compare
+
+    out = Console()
+    rows = C.compare_results(runs, reps=reps)
     cells = C.format_table(rows)
     table = Table(title="final evaluation true (unshaped) return: IQM over seeds, stratified-bootstrap 95% CIs, "
                         f"probability of improvement over {rows[0].name!r}")
@@ -272,14 +302,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for r in cells[1:]:
         table.add_row(*r)
     Console(width=max(120, 18 * len(cells[0]))).print(table)
-    for name, finals in C.finals_per_seed(rows).items():
-        out.print(f"  {name}: per seed {finals}")
-    out_dir = Path(out_dir)
+    if per_seed:
+        for name, finals in C.finals_per_seed(rows).items():
+            out.print(f"  {name}: per seed {finals}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    res = C.write_results(rows, out_dir / C.RESULTS_FILE, reps=args.reps)
+    res = C.write_results(rows, out_dir / C.RESULTS_FILE, reps=reps)
     png = plot_compare(rows, out_dir / C.PNG_FILE, title=" vs ".join(r.name for r in rows))
-    out.print(f"wrote {png} and {res}")
-    return 0
+    out.print(_plain(f"wrote {png} and {res}"))
 
 
 def _distance_config(file: str, overrides: list[str], program: str | None):

@@ -36,7 +36,8 @@ def _readme_commands() -> list[str]:
 def test_quickstart_installs_no_source_build_and_all_includes_it():
     quick = _requirements("quickstart")
     assert not [r for r in quick if r.startswith(BUILDS_FROM_SOURCE)]
-    assert {"torch==2.13.0", "minihack==1.0.2", "rliable==1.2.0"} <= set(quick)
+    # the README's default experiment (jax_ppo on MiniGrid) and the MiniHack examples
+    assert {"torch==2.13.0", "minihack==1.0.2", "rliable==1.2.0", "jax==0.10.2", "xminigrid==0.9.3"} <= set(quick)
     everything = set(_requirements("all"))
     assert set(quick) <= everything
     assert {"llama-cpp-python[server]==0.3.36", "alfworld==0.4.2"} <= everything

@@ -12,6 +12,13 @@
 - ``ppo``: ``make_train`` — a whole PPO run as one pure function, vmapped over seeds and reward
   variants — and ``JaxPPOTrainer``, what ``rewardlab run`` drives for ``agent: jax_ppo``.
 
-Nothing is imported here: ``import rewardlab.jax.config`` does not import jax.
-See ``docs/jax.md``.
+- ``devices``: batched runs split over the devices (one CPU device per core, see there).
+
+Nothing is imported here: ``import rewardlab.jax.config`` does not import jax. Importing the
+package asks XLA for one host device per core (``devices.request_host_devices``), which must
+happen before JAX starts its CPU backend. See ``docs/jax.md``.
 """
+
+from rewardlab.jax.devices import request_host_devices
+
+request_host_devices()

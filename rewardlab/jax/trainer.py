@@ -33,6 +33,7 @@ from rewardlab.agents.params import params_from_dict
 from rewardlab.core import keys
 from rewardlab.errors import ConfigError, RunDirError
 from rewardlab.jax.config import JaxPPOConfig
+from rewardlab.jax.devices import run_sharding, use_compilation_cache
 from rewardlab.jax.envs import make_env
 from rewardlab.jax.ppo import TrainState, make_train
 from rewardlab.jax.terms import build_jax_stack, stack_params
@@ -54,6 +55,7 @@ class JaxPPOTrainer:
                  clip: tuple[float, float] | None, gamma: float, params: dict[str, Any], total_steps: int,
                  seeds: list[int], variants: dict[str, dict[str, float]] | None = None):
         self.cfg = params_from_dict(JaxPPOConfig, params, agent="jax_ppo")
+        use_compilation_cache()
         try:
             self.env = make_env(env_id, **env_kwargs)
         except Exception as e:  # an InvalidArgument naming the bad id/kwarg
@@ -68,19 +70,24 @@ class JaxPPOTrainer:
         self.runs = [(v, s) for v in named for s in seeds]
         self.seeds = [s for _, s in self.runs]
         self.reward_params = stack_params([self.stack.variant_params(named[v], v) for v, _ in self.runs])
-        self._keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
+        # every leaf of states, keys, reward params and metrics leads with the runs axis: one
+        # sharding splits them all over the devices (runs never communicate)
+        self._sharding = run_sharding(len(self.runs))
+        self._keys = jax.device_put(jnp.stack([jax.random.PRNGKey(s) for s in self.seeds]), self._sharding)
+        self.reward_params = jax.device_put(self.reward_params, self._sharding)
         self._chunks: dict[int, Any] = {}
         self._eval: dict[tuple[int, bool], Any] = {}
         self.compile_seconds = 0.0
 
     # -- training ---------------------------------------------------------------------------
     def init(self) -> TrainState:
-        return jax.jit(jax.vmap(self.ppo.init))(self._keys)
+        return jax.jit(jax.vmap(self.ppo.init), out_shardings=self._sharding)(self._keys)
 
     def _chunk_fn(self, n: int) -> Any:
         if n not in self._chunks:
             t = time.perf_counter()
-            fn = jax.jit(jax.vmap(lambda s, p: self.ppo.run(s, p, n)))
+            fn = jax.jit(jax.vmap(lambda s, p: self.ppo.run(s, p, n)), in_shardings=self._sharding,
+                         out_shardings=self._sharding)
             state = jax.eval_shape(jax.vmap(self.ppo.init), self._keys)
             self._chunks[n] = fn.lower(state, self.reward_params).compile()
             self.compile_seconds += time.perf_counter() - t
@@ -125,7 +132,8 @@ class JaxPPOTrainer:
         ``episodes`` episodes of the unshaped env from held-out starts."""
         k = (episodes, bool(deterministic))
         if k not in self._eval:
-            self._eval[k] = jax.jit(jax.vmap(lambda p, key: self.ppo.evaluate(p, key, episodes, deterministic)))
+            self._eval[k] = jax.jit(jax.vmap(lambda p, key: self.ppo.evaluate(p, key, episodes, deterministic)),
+                                    in_shardings=self._sharding, out_shardings=self._sharding)
         eval_keys = jnp.stack([jax.random.PRNGKey(EVAL_SEED_OFFSET + s) for s in self.seeds])
         out = jax.tree_util.tree_map(np.asarray, self._eval[k](state.params, eval_keys))
         res = []

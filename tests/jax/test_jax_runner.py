@@ -114,3 +114,26 @@ def test_reward_variants_train_in_one_program_and_get_a_run_directory_each(tmp_p
     data["agent"] = {"name": "ppo"}
     with pytest.raises(ConfigError, match="reward.variants: agent 'ppo' trains one reward per run"):
         parse_config(data)
+
+
+def test_cli_run_of_variants_ends_with_the_comparison_table_and_plot(tmp_path, capsys):
+    """``rewardlab run`` of a file with ``reward.variants`` reports the variants side by side (IQM
+    [95% CI], P(> first variant)) and writes results.json and compare.png into the run."""
+    import yaml
+
+    from rewardlab.cli import main
+
+    data = {**BASE, "train": {"total_steps": 2 * 128, "seeds": [0, 1, 2, 3, 4]},
+            "eval": {"every_steps": 256, "episodes": 2, "final_episodes": 3},
+            "log": {**BASE["log"], "dir": str(tmp_path)}}
+    data["reward"] = {"terms": data["reward"]["terms"],
+                      "variants": {"plain": {"step_penalty.weight": 0.0}, "penalised": {"step_penalty.value": 0.5}}}
+    path = tmp_path / "variants.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))  # the file's variant order is the report's
+    assert main(["run", str(path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "IQM" in out and "P(>" in out and "penalised" in out and "per seed" not in out
+    run = next(tmp_path.glob("jax_cartpole__*"))
+    res = json.loads((run / "results.json").read_text())
+    assert [v["name"] for v in res["variants"]] == ["plain", "penalised"]
+    assert all(v["seeds"] == 5 for v in res["variants"]) and (run / "compare.png").stat().st_size > 0
