@@ -6,7 +6,8 @@ module calls). This module writes the same run directory as ``runner.run_experim
 ``metrics.jsonl`` (training rows per update, ``eval`` rows, the ``final`` row), TensorBoard events,
 ``status.json``, ``final_eval.json``; ``summary.json`` — so ``rewardlab.results``, ``summary``,
 ``compare`` and ``plot`` read it like any run. One difference: the checkpoint holds all seeds
-together, in ``<run>/checkpoint/`` (a ``--resume`` continues every seed from the last chunk).
+together, in ``<run>/checkpoint/`` with the same ``manifest.json`` as a seed's (a ``--resume``
+checks it, then continues every seed from the last chunk).
 
 With ``reward.variants`` (named overrides of numeric reward parameters, e.g. sparse / shaped /
 a bonus) every variant trains every seed in the same program, and each variant gets its own run
@@ -40,6 +41,8 @@ from rewardlab.experiment.runner import (
     _eval_metrics,
     _Logger,
     _write_json,
+    verify_checkpoint,
+    write_manifest,
 )
 
 __all__ = ["is_batched", "run_batched", "VARIANT_FILE"]
@@ -66,6 +69,7 @@ def _save(trainer: Any, state: Any, run_dir: Path, runner_state: dict[str, Any])
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.save(state, tmp)
     _write_json(tmp / "runner_state.json", runner_state)
+    write_manifest(tmp)  # last: a checkpoint without it is incomplete
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         os.replace(final, old)
@@ -74,8 +78,10 @@ def _save(trainer: Any, state: Any, run_dir: Path, runner_state: dict[str, Any])
 
 
 def _load(trainer: Any, run_dir: Path) -> tuple[Any, dict[str, Any]] | None:
+    """The last checkpoint, checked against its manifest (a damaged one is refused, not trained on)."""
     for ckpt in (run_dir / CKPT_DIR, run_dir / (CKPT_DIR + ".old")):  # .old: a crash between the renames
-        if (ckpt / "runner_state.json").is_file():
+        if ckpt.is_dir():
+            verify_checkpoint(ckpt, str(run_dir))
             return trainer.load(ckpt), json.loads((ckpt / "runner_state.json").read_text())
     return None
 

@@ -12,7 +12,7 @@ pytest.importorskip("jax")
 pytest.importorskip("gymnax")
 
 from rewardlab.config import parse_config  # noqa: E402
-from rewardlab.errors import ConfigError  # noqa: E402
+from rewardlab.errors import ConfigError, RunDirError  # noqa: E402
 from rewardlab.experiment.results import load_runs  # noqa: E402
 from rewardlab.experiment.runner import run_experiment  # noqa: E402
 
@@ -73,6 +73,15 @@ def test_jax_ppo_run_writes_every_seed_and_resumes_to_the_same_numbers(tmp_path)
         assert strip(_rows(cut / f"seed_{seed}")) == strip(_rows(run / f"seed_{seed}"))
         assert (json.loads((cut / f"seed_{seed}" / "final_eval.json").read_text())
                 == json.loads((run / f"seed_{seed}" / "final_eval.json").read_text()))
+
+    # A checkpoint whose state file no longer matches its manifest is refused, not trained on.
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, out=tmp_path / "damaged", on_progress=stop)
+    damaged = next((tmp_path / "damaged").iterdir())
+    state = damaged / "checkpoint" / "jax_state.npz"
+    state.write_bytes(state.read_bytes()[:-8])
+    with pytest.raises(RunDirError, match="jax_state.npz.*refusing to resume from a damaged checkpoint"):
+        run_experiment(resume=damaged)
 
 
 def test_a_term_without_a_jax_version_fails_the_config_check():
