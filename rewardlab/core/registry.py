@@ -96,7 +96,8 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
 
 def describe_params(obj: Any) -> list[str]:
     """The keyword parameters of a registered class or factory, as ``name: type = default`` texts
-    (generated from the signature, so listings and docs cannot drift from the code).
+    (generated from the signature, so listings and docs cannot drift from the code). Fields a
+    params class lists in ``REFUSED`` (inherited ones its agent does not take) are left out.
 
     >>> def f(task, *, value: float = 0.01, key: str): ...
     >>> describe_params(functools.partial(f, "Room-5x5"))
@@ -108,8 +109,11 @@ def describe_params(obj: Any) -> list[str]:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return []
+    refused = getattr(obj, "REFUSED", {})
     out = []
     for p in sig.parameters.values():
+        if p.name in refused:
+            continue
         if p.kind is p.VAR_KEYWORD:
             out.append(f"**{p.name}")  # passed on (e.g. to the underlying Gymnasium env)
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name == "self":
