@@ -3,11 +3,17 @@
 The count is process-wide; code that lowers it for its own small ops (an embedding model, the
 DERL token policy, a learner sharing cores) must give it back, or every later torch op in the
 process — the learner's included — runs with fewer threads and different float reductions.
+
+Only the main thread changes it. A block in a background thread (ONI's asynchronous annotator
+embedding messages) runs with the count the main thread set: were it to set and restore the
+count itself, its restore could land inside the learner's own block and change the learner's
+thread count mid-training.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 __all__ = ["torch_threads"]
@@ -15,8 +21,13 @@ __all__ = ["torch_threads"]
 
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Use ``n`` intra-op threads inside the block and restore the previous count after."""
+    """Use ``n`` intra-op threads inside the block and restore the previous count after (in the
+    main thread; elsewhere the block runs with the main thread's count, see the module docstring)."""
     import torch
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     prev = torch.get_num_threads()
     if prev != n:
