@@ -1,17 +1,20 @@
-"""Sync vs async vectorisation: steps/s of ``rewardlab.make_vec(..., vectorization_mode=...)`` on MiniHack.
+"""Sync vs async vs workers vectorisation: steps/s of ``rewardlab.make_vec(..., vectorization_mode=...)`` on MiniHack.
 
-Both sides are the same shaped env (3-term stack: env + step_penalty + potential on the stairs
+All sides are the same shaped env (3-term stack: env + step_penalty + potential on the stairs
 distance, evaluated once per step on the batch in the main process); ``sync`` steps the NetHack
 copies one after another in this process, ``async`` steps each copy in its own worker process
-(Gymnasium's ``AsyncVectorEnv``). Both run the same pre-sampled random actions in interleaved
-blocks (so machine noise hits both alike); each block starts from a seeded reset (not timed).
+(Gymnasium's ``AsyncVectorEnv``: one pipe round trip per copy per step), ``workers`` steps them in
+one process per usable core, each a ``SyncVectorEnv`` of its share (``WorkerVectorEnv``: one round
+trip per worker per step). All run the same pre-sampled random actions in interleaved blocks (the
+order rotates, so machine noise hits all alike); each block starts from a seeded reset (not timed).
 
-Prints the SPS of each, the ratio async/sync, the cores this process may use, the cores each mode
+Prints the SPS of each, the ratios to sync, the cores this process may use, the cores each mode
 actually used (CPU seconds of this process and its workers per wall-clock second, from /proc) and
-the machine load before and after. Async pays one inter-process round trip per step, so it only
-wins when there are idle cores for the workers: expect the ratio to grow with free cores.
+the machine load before and after. The worker modes only win when there are idle cores for the
+workers: expect their ratios to grow with free cores.
 
     python benchmarks/vector_modes.py [--env minihack/Room-5x5] [--num-envs 8] [--steps 1000] [--repeats 3]
+                                      [--modes sync,async,workers] [--workers K]
 """
 
 from __future__ import annotations
@@ -48,21 +51,28 @@ def main() -> None:
     p.add_argument("--env", default="minihack/Room-5x5")
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--steps", type=int, default=1000, help="vector steps per block")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved sync/async blocks (after one warm-up)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved blocks per mode (after one warm-up)")
+    p.add_argument("--modes", default="sync,async,workers", help="comma list of: sync, async, workers")
+    p.add_argument("--workers", type=int, default=0, help="worker processes for 'workers' (default: usable cores)")
     args = p.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
 
     print(f"{os.cpu_count()} cores on the machine, {len(os.sched_getaffinity(0))} usable by this process; "
           f"load {load()} (1/5/15 min)", flush=True)
-    envs = {mode: rewardlab.make_vec(args.env, args.num_envs, reward=TERMS, gamma=0.99, vectorization_mode=mode)
-            for mode in ("sync", "async")}
-    pids = {"sync": [os.getpid()], "async": [os.getpid(), *(w.pid for w in envs["async"].unwrapped.processes)]}
+    envs = {}
+    for mode in modes:
+        extra = {"vector_kwargs": {"workers": args.workers}} if mode == "workers" and args.workers else {}
+        envs[mode] = rewardlab.make_vec(args.env, args.num_envs, reward=TERMS, gamma=0.99, vectorization_mode=mode,
+                                        **extra)
+    pids = {mode: [os.getpid(), *(w.pid for w in getattr(venv.unwrapped, "processes", []))]
+            for mode, venv in envs.items()}
     rng = np.random.default_rng(0)
-    actions = rng.integers(0, envs["sync"].single_action_space.n, size=(args.steps, args.num_envs))
-    wall = {"sync": 0.0, "async": 0.0}
-    cpu = {"sync": 0.0, "async": 0.0}
+    actions = rng.integers(0, envs[modes[0]].single_action_space.n, size=(args.steps, args.num_envs))
+    wall = dict.fromkeys(modes, 0.0)
+    cpu = dict.fromkeys(modes, 0.0)
     try:
         for rep in range(args.repeats + 1):  # block 0 warms up and is not counted
-            order = ["sync", "async"] if rep % 2 else ["async", "sync"]
+            order = modes[rep % len(modes):] + modes[:rep % len(modes)]
             for mode in order:
                 venv = envs[mode]
                 venv.reset(seed=rep)
@@ -78,9 +88,14 @@ def main() -> None:
     n = args.steps * args.num_envs * args.repeats
     names = [t if isinstance(t, str) else t["name"] for t in TERMS]
     print(f"env {args.env}, {args.num_envs} envs, {n:,} env-steps per mode, stack: {names}")
-    for mode in ("sync", "async"):
-        print(f"{mode:5s} SPS: {n / wall[mode]:8.0f}   cores used: {cpu[mode] / wall[mode]:.2f}")
-    print(f"ratio async/sync: {wall['sync'] / wall['async']:.2f}   load after: {load()}")
+    for mode in modes:
+        procs = len(pids[mode]) - 1
+        print(f"{mode:7s} SPS: {n / wall[mode]:8.0f}   cores used: {cpu[mode] / wall[mode]:.2f}"
+              f"   worker processes: {procs}")
+    ratios = [f"ratio {mode}/sync: {wall['sync'] / wall[mode]:.2f}" for mode in modes if mode != "sync"]
+    if "sync" in modes and ratios:
+        print("   ".join(ratios))
+    print(f"load after: {load()}")
 
 
 if __name__ == "__main__":

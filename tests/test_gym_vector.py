@@ -76,7 +76,8 @@ def test_async_per_copy_wrappers_and_family_step_limit():
 
 
 def test_make_vec_argument_errors_are_clear():
-    with pytest.raises(InvalidArgument, match="vectorization_mode must be 'sync', 'async' or None, got 'threads'"):
+    with pytest.raises(InvalidArgument,
+                       match="vectorization_mode must be 'sync', 'async', 'workers' or None, got 'threads'"):
         rewardlab.make_vec("CartPole-v1", 2, vectorization_mode="threads")
     with pytest.raises(InvalidArgument, match="num_envs must be an integer >= 1, got 0"):
         rewardlab.make_vec("CartPole-v1", 0)

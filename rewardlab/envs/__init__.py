@@ -8,6 +8,8 @@ see ``rewardlab.envs.gym_registry``.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -102,6 +104,36 @@ def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
                           f"(or an AutoresetMode), got {mode!r}")
 
 
+def _make_copy(target: str | EnvSpec, kwargs: dict[str, Any], wrappers: list[Callable[[gym.Env], gym.Env]]) -> gym.Env:
+    """One copy, as ``gymnasium.make_vec`` builds it (``gymnasium.make`` and the per-copy wrappers)."""
+    env = gym.make(target, **kwargs)
+    for wrapper in wrappers:
+        env = wrapper(env)
+    return env
+
+
+def _make_workers(target: str | EnvSpec, num_envs: int, kwargs: dict[str, Any],
+                  wrappers: list[Callable[[gym.Env], gym.Env]], autoreset_mode: AutoresetMode,
+                  vector_kwargs: dict[str, Any]) -> gym.vector.VectorEnv:
+    """``WorkerVectorEnv`` over ``num_envs`` copies, with the spec ``gymnasium.make_vec`` would record."""
+    from rewardlab.envs.workers import WorkerVectorEnv
+
+    unknown = sorted(set(vector_kwargs) - {"workers", "context", "daemon"})
+    if unknown:
+        raise InvalidArgument(f"vector_kwargs for vectorization_mode='workers' may hold workers, context, "
+                              f"daemon; got {unknown}")
+    fn = functools.partial(_make_copy, target, dict(kwargs), list(wrappers))
+    venv = WorkerVectorEnv([fn] * num_envs, autoreset_mode=autoreset_mode, **vector_kwargs)
+    spec = copy.deepcopy(target if isinstance(target, EnvSpec) else gym.spec(target))
+    spec.kwargs = {**spec.kwargs, **kwargs, "num_envs": num_envs, "vectorization_mode": "workers"}
+    if vector_kwargs:
+        spec.kwargs["vector_kwargs"] = vector_kwargs
+    if wrappers:
+        spec.kwargs["wrappers"] = wrappers
+    venv.spec = spec
+    return venv
+
+
 def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | None = None,
              vectorization_mode: str | None = None, wrappers: Sequence[Callable[[gym.Env], gym.Env]] | None = None,
              autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP, vector_kwargs: dict[str, Any] | None = None,
@@ -112,16 +144,20 @@ def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | N
 
     Args:
         vectorization_mode: ``"sync"`` (``SyncVectorEnv``, one process), ``"async"``
-            (``AsyncVectorEnv``: each copy steps in its own worker process) or ``None``: the
-            family's own batched vector env where it has one (``VECTOR_ENVS``: gymnax/minigrid,
-            one jitted step for all copies), else ``"sync"``.
+            (``AsyncVectorEnv``: each copy steps in its own worker process), ``"workers"``
+            (:class:`~rewardlab.envs.workers.WorkerVectorEnv`: one process per usable core, each
+            stepping a ``SyncVectorEnv`` of its share of the copies, one message per worker per
+            step; ``vector_kwargs={"workers": k}`` to choose ``k``) or ``None``: the family's own
+            batched vector env where it has one (``VECTOR_ENVS``: gymnax/minigrid, one jitted
+            step for all copies), else ``"sync"``.
         wrappers: per-copy wrappers (``gymnasium.make_vec``'s ``wrappers=``), applied below the
             shaping wrapper; reward wrappers and action wrappers there are refused (see
             ``docs/concepts.md``, wrapper order).
         autoreset_mode: ``SAME_STEP`` (default: the final observation is in ``info["final_obs"]``
             on the step an episode ends, which our agents need to bootstrap truncated episodes)
             or ``NEXT_STEP`` (Gymnasium's default); an ``AutoresetMode`` or its name (``"next_step"``).
-        vector_kwargs: more arguments of the vector env class (``context=`` for ``async``, ...).
+        vector_kwargs: more arguments of the vector env class (``context=`` for ``async`` and
+            ``workers``, ``workers=`` for ``workers``, ...).
 
     >>> venv = make_vec("CartPole-v1", 2, reward=["env", "step_penalty"], vectorization_mode="sync")
     >>> _ = venv.reset(seed=0)
@@ -130,8 +166,9 @@ def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | N
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise InvalidArgument(f"num_envs must be an integer >= 1, got {num_envs!r}")
-    if vectorization_mode not in (None, "sync", "async"):
-        raise InvalidArgument(f"vectorization_mode must be 'sync', 'async' or None, got {vectorization_mode!r}")
+    if vectorization_mode not in (None, "sync", "async", "workers"):
+        raise InvalidArgument(f"vectorization_mode must be 'sync', 'async', 'workers' or None, "
+                              f"got {vectorization_mode!r}")
     autoreset_mode = _autoreset_mode(autoreset_mode)
     stack = _as_stack(reward, gamma)  # bad term specs fail before any env is built
     wrappers = list(wrappers or [])
@@ -156,6 +193,9 @@ def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | N
         own = {k: kwargs.pop(k) for k in ("max_episode_steps",) if k in kwargs}
         target = EnvSpec(id=env_id, entry_point=EnvEntry(env_id, **own), disable_env_checker=True,
                          order_enforce=False, kwargs={})
+    if vectorization_mode == "workers":
+        venv = _make_workers(target, num_envs, kwargs, wrappers, autoreset_mode, dict(vector_kwargs or {}))
+        return venv if stack is None else ShapedVectorEnv(venv, stack)
     try:
         venv = gym.make_vec(target, num_envs, vectorization_mode=vectorization_mode or "sync",
                             vector_kwargs={"autoreset_mode": autoreset_mode, **(vector_kwargs or {})},

@@ -1,0 +1,426 @@
+"""Grouped worker processes for vector envs: ``k`` processes, each stepping a ``SyncVectorEnv`` of ``n/k`` copies.
+
+Gymnasium's ``AsyncVectorEnv`` runs one process per copy and pays a pipe round trip per copy per
+step; with 8 NetHack copies on 2 cores that costs more than the parallel steps save
+(docs/benchmarks.md). :class:`WorkerVectorEnv` starts one process per usable core instead. Each
+owns a ``SyncVectorEnv`` of its share of the copies (``n`` need not divide evenly: the first
+``n % k`` workers take one more), and a step is one message per worker: the actions in; the
+observations, rewards, terminations, truncations and infos of its copies out, as NumPy arrays.
+The main process concatenates the groups in order, so the result is what ``SyncVectorEnv`` over
+all ``n`` copies returns: same autoreset (each group runs it), same ``final_obs``/``final_info``,
+same info arrays and masks, same seeds (``reset(seed=s)`` gives copy ``i`` the seed ``s + i``).
+Reward shaping stays above, in the main process (``ShapedVectorEnv``, via
+``rewardlab.make_vec(..., vectorization_mode="workers")``).
+
+A worker that raises, or dies, ends the vector env: the error names the worker, its process id,
+its copies and the command, with the worker's traceback; every worker is then stopped and
+reaped (no zombie processes). ``close()`` asks each worker to close its copies and joins it.
+
+>>> import gymnasium as gym
+>>> venv = WorkerVectorEnv([lambda: gym.make("CartPole-v1")] * 3, workers=2, autoreset_mode="SameStep")
+>>> venv.group_sizes
+(2, 1)
+>>> obs, info = venv.reset(seed=0)
+>>> obs.shape, venv.step(np.array([0, 1, 0]))[1]
+((3, 4), array([1., 1., 1.]))
+>>> venv.close()
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import cloudpickle
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from rewardlab.errors import InvalidArgument
+
+__all__ = ["WorkerVectorEnv", "WorkerError", "split_sizes", "usable_cores"]
+
+_ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+class WorkerError(RuntimeError):
+    """A worker process of a :class:`WorkerVectorEnv` raised or died; the vector env is closed."""
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def split_sizes(num_envs: int, workers: int) -> tuple[int, ...]:
+    """How many copies each worker steps: as even as possible, the first ``num_envs % workers`` one more.
+
+    >>> split_sizes(8, 2), split_sizes(7, 3), split_sizes(2, 4)
+    ((4, 4), (3, 2, 2), (1, 1))
+    """
+    k = min(workers, num_envs)
+    return tuple(num_envs // k + (i < num_envs % k) for i in range(k))
+
+
+# -- the worker process --------------------------------------------------------------------
+def _worker(payload: bytes, autoreset_mode: AutoresetMode, conn: Any, inherited: list[Any]) -> None:
+    """Build the group's ``SyncVectorEnv`` and serve commands until ``close`` (or the parent goes away)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it closes us
+    for other in inherited:  # the main process's pipe ends, inherited through fork: held here, a pipe
+        other.close()        # would not report the main process's (or another worker's) death
+    venv = None
+    try:
+        env_fns = cloudpickle.loads(payload)
+        venv = SyncVectorEnv(env_fns, copy=False, autoreset_mode=autoreset_mode)
+        conn.send(("ok", {"obs_space": venv.single_observation_space, "act_space": venv.single_action_space,
+                          "metadata": venv.metadata, "render_mode": venv.render_mode}))
+        while True:
+            try:
+                cmd, data = conn.recv()
+            except (EOFError, OSError):  # the main process is gone
+                return
+            if cmd == "step":
+                conn.send(("ok", venv.step(data)))  # pickled now, so copy=False buffers are safe
+            elif cmd == "reset":
+                conn.send(("ok", venv.reset(**data)))
+            elif cmd == "call":
+                name, args, kwargs = data
+                conn.send(("ok", venv.call(name, *args, **kwargs)))
+            elif cmd == "set_attr":
+                venv.set_attr(*data)
+                conn.send(("ok", None))
+            elif cmd == "close":
+                venv.close()
+                venv = None
+                conn.send(("ok", None))
+                return
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+    except BaseException as e:  # noqa: BLE001  (reported to the main process, which raises)
+        try:
+            conn.send(("error", (f"{type(e).__name__}: {e}", traceback.format_exc())))
+        except (OSError, ValueError):
+            pass
+    finally:
+        if venv is not None:
+            try:
+                venv.close()
+            except Exception:  # noqa: BLE001  (already failing; the first error is the one reported)
+                pass
+        conn.close()
+
+
+# -- batching helpers ----------------------------------------------------------------------
+def _split(space: spaces.Space, batch: Any, bounds: Sequence[tuple[int, int]]) -> list[Any]:
+    """One slice of a batched value (actions) per worker, following the space's batch layout."""
+    if isinstance(space, spaces.Dict):
+        per_key = {k: _split(s, batch[k], bounds) for k, s in space.spaces.items()}
+        return [{k: v[j] for k, v in per_key.items()} for j in range(len(bounds))]
+    if isinstance(space, spaces.Tuple):
+        per_part = [_split(s, batch[i], bounds) for i, s in enumerate(space.spaces)]
+        return [tuple(p[j] for p in per_part) for j in range(len(bounds))]
+    if isinstance(space, _ARRAY_SPACES):
+        batch = np.asarray(batch)
+    else:  # Text, Graph, Sequence, ...: Gymnasium batches these as tuples
+        batch = tuple(batch)
+    n = bounds[-1][1]
+    if len(batch) != n:
+        raise InvalidArgument(f"actions must have one entry per env ({n}), got {len(batch)}")
+    return [batch[a:b] for a, b in bounds]
+
+
+def _concat(space: spaces.Space, batches: list[Any]) -> Any:
+    """The groups' batched observations as one batch, laid out as ``SyncVectorEnv`` lays it out."""
+    if len(batches) == 1:
+        return batches[0]
+    if isinstance(space, spaces.Dict):
+        return {k: _concat(s, [b[k] for b in batches]) for k, s in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        return tuple(_concat(s, [b[i] for b in batches]) for i, s in enumerate(space.spaces))
+    if isinstance(space, _ARRAY_SPACES):
+        return np.concatenate(batches)
+    return tuple(x for b in batches for x in b)
+
+
+def _merge_info(out: dict[str, Any], info: dict[str, Any], offset: int, n: int) -> dict[str, Any]:
+    """Add one group's batched info (Gymnasium's ``key``/``_key`` layout) at rows ``offset...`` of ``out``.
+
+    Mirrors ``VectorEnv._add_info`` for the whole batch: an array takes the dtype of the first copy
+    (here: the first group) that had the key; rows without the key keep the default (``None`` in
+    object arrays, 0 otherwise) and a ``False`` mask.
+    """
+    for key, value in info.items():
+        if key.startswith("_") and key[1:] in info:
+            continue  # a mask, handled with its key
+        mask = info.get("_" + key)
+        size = len(mask) if mask is not None else len(value)
+        rows = np.arange(size) if mask is None else np.flatnonzero(mask)
+        if isinstance(value, dict):
+            out[key] = _merge_info(out.get(key, {}), value, offset, n)
+        else:
+            array = out.get(key)
+            if array is None:
+                if value.dtype == object and value.ndim == 1:
+                    array = np.full(n, None, dtype=object)
+                else:
+                    array = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
+            array[offset + rows] = value[rows]
+            out[key] = array
+        out_mask = out.get("_" + key)
+        if out_mask is None:
+            out_mask = np.zeros(n, dtype=np.bool_)
+        out_mask[offset + rows] = True
+        out["_" + key] = out_mask
+    return out
+
+
+# -- the vector env ------------------------------------------------------------------------
+class WorkerVectorEnv(VectorEnv):
+    """``num_envs`` copies stepped by ``workers`` processes, each owning a ``SyncVectorEnv`` of its share.
+
+    Args:
+        env_fns: one callable per copy that makes the env (pickled with cloudpickle, so lambdas work).
+        workers: worker processes (default: the cores this process may use), at most one per copy.
+        autoreset_mode: as ``SyncVectorEnv`` (an ``AutoresetMode`` or its value); default ``NEXT_STEP``.
+        context: ``multiprocessing`` start method (``"fork"``, ``"spawn"``, ``"forkserver"``);
+            default: the platform's.
+        daemon: workers are daemon processes (ended with the main process).
+
+    Raises:
+        InvalidArgument: no env functions, or ``workers`` not an integer >= 1.
+        WorkerError: a worker failed to build its copies (the message has its traceback).
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], *, workers: int | None = None,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, context: str | None = None,
+                 daemon: bool = True):
+        self._procs: list[Any] = []
+        self._conns: list[Any] = []
+        self.closed = False
+        env_fns = list(env_fns)
+        if not env_fns:
+            raise InvalidArgument("env_fns must hold at least one env function, got none")
+        if workers is None:
+            workers = usable_cores()
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise InvalidArgument(f"workers must be an integer >= 1 (or None: one per usable core), got {workers!r}")
+        self.autoreset_mode = (autoreset_mode if isinstance(autoreset_mode, AutoresetMode)
+                               else AutoresetMode(autoreset_mode))
+        self.num_envs = len(env_fns)
+        self.group_sizes = split_sizes(self.num_envs, workers)
+        ends = np.cumsum(self.group_sizes)
+        self._bounds = [(int(e - s), int(e)) for s, e in zip(self.group_sizes, ends, strict=True)]
+        ctx = mp.get_context(context)
+        forked = ctx.get_start_method() == "fork"
+        for i, (a, b) in enumerate(self._bounds):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, name=f"rewardlab-vec-worker-{i}", daemon=daemon,
+                               args=(cloudpickle.dumps(env_fns[a:b]), self.autoreset_mode, child,
+                                     [*self._conns, parent] if forked else []))
+            proc.start()
+            child.close()
+            self._procs.append(proc)
+            self._conns.append(parent)
+        hello = self._gather("start")
+        first = hello[0]
+        self.single_observation_space = first["obs_space"]
+        self.single_action_space = first["act_space"]
+        for i, h in enumerate(hello[1:], 1):
+            if h["obs_space"] != first["obs_space"] or h["act_space"] != first["act_space"]:
+                self.close(terminate=True)
+                raise InvalidArgument(f"worker {i}'s copies have other spaces than worker 0's: observation "
+                                      f"{h['obs_space']} vs {first['obs_space']}, action {h['act_space']} vs "
+                                      f"{first['act_space']}")
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.metadata = dict(first["metadata"])
+        self.metadata["autoreset_mode"] = self.autoreset_mode
+        self.render_mode = first["render_mode"]
+        self._last_obs: list[Any] = [None] * len(self._bounds)
+
+    @property
+    def processes(self) -> list[Any]:
+        """The worker processes (``multiprocessing.Process``), in group order."""
+        return list(self._procs)
+
+    # -- messaging ---------------------------------------------------------------------------
+    def _describe(self, i: int) -> str:
+        a, b = self._bounds[i]
+        copies = f"env {a}" if b - a == 1 else f"envs {a}-{b - 1}"
+        return f"worker {i} (pid {self._procs[i].pid}, {copies})"
+
+    def _fail(self, i: int, cmd: str, what: str, detail: str = "") -> NoReturn:
+        """Stop every worker (reaping them) and raise the error naming worker ``i``."""
+        proc = self._procs[i]
+        proc.join(timeout=1.0)
+        code = f", exit code {proc.exitcode}" if proc.exitcode is not None else ""
+        label = self._describe(i)
+        self.close(terminate=True)
+        raise WorkerError(f"{label} {what} during {cmd!r}{code}; the vector env is closed{detail}")
+
+    def _send(self, i: int, msg: tuple[str, Any]) -> None:
+        try:
+            self._conns[i].send(msg)
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+            self._fail(i, msg[0], "died")
+
+    def _recv(self, i: int, cmd: str) -> Any:
+        try:
+            status, data = self._conns[i].recv()
+        except (EOFError, ConnectionResetError, OSError):
+            self._fail(i, cmd, "died")
+        if status != "ok":
+            message, tb = data
+            self._fail(i, cmd, f"raised {message}", f"\n--- worker traceback ---\n{tb}")
+        return data
+
+    def _gather(self, cmd: str) -> list[Any]:
+        return [self._recv(i, cmd) for i in range(len(self._conns))]
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise WorkerError("the WorkerVectorEnv is closed (close() was called or a worker failed)")
+
+    # -- Gymnasium VectorEnv API -------------------------------------------------------------
+    def reset(self, *, seed: int | list[int | None] | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset every copy (``seed=s`` gives copy ``i`` the seed ``s + i``, as ``SyncVectorEnv``).
+
+        ``options={"reset_mask": mask}`` (autoreset ``DISABLED``) resets only the masked copies;
+        workers with none of them are not asked.
+        """
+        self._check_open()
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, int):
+            seeds = [seed + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise InvalidArgument(f"seed list must have one seed per env ({self.num_envs}), got {len(seeds)}")
+        mask = None
+        if options is not None and "reset_mask" in options:
+            options = dict(options)
+            mask = options.pop("reset_mask")
+            if not (isinstance(mask, np.ndarray) and mask.shape == (self.num_envs,) and mask.dtype == np.bool_
+                    and mask.any()):
+                raise InvalidArgument(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) "
+                                      f"with at least one True, got {mask!r}")
+        asked = []
+        for i, (a, b) in enumerate(self._bounds):
+            group_options = options
+            if mask is not None:
+                if not mask[a:b].any():
+                    continue
+                group_options = {**options, "reset_mask": mask[a:b].copy()}
+            self._send(i, ("reset", {"seed": seeds[a:b], "options": group_options}))
+            asked.append(i)
+        infos: dict[str, Any] = {}
+        for i in asked:
+            obs, info = self._recv(i, "reset")
+            self._last_obs[i] = obs
+            _merge_info(infos, info, self._bounds[i][0], self.num_envs)
+        return _concat(self.single_observation_space, list(self._last_obs)), infos
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every copy: one message to each worker, then one reply from each (they step in parallel)."""
+        self._check_open()
+        parts = _split(self.action_space, actions, self._bounds)
+        for i, part in enumerate(parts):
+            self._send(i, ("step", part))
+        results = self._gather("step")
+        infos: dict[str, Any] = {}
+        for i, (obs, _, _, _, info) in enumerate(results):
+            self._last_obs[i] = obs
+            if info:
+                _merge_info(infos, info, self._bounds[i][0], self.num_envs)
+        obs = _concat(self.single_observation_space, self._last_obs)
+        rewards = np.concatenate([r[1] for r in results])
+        terminations = np.concatenate([r[2] for r in results])
+        truncations = np.concatenate([r[3] for r in results])
+        return obs, rewards, terminations, truncations, infos
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call a method (or read an attribute) of every copy, through its wrappers; results in env order."""
+        self._check_open()
+        for i in range(len(self._conns)):
+            self._send(i, ("call", (name, args, kwargs)))
+        return tuple(x for group in self._gather("call") for x in group)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """An attribute of every copy, in env order."""
+        return self.call(name)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set an attribute of every copy: one value for all, or a list/tuple of one per copy."""
+        self._check_open()
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise InvalidArgument(f"set_attr needs one value per env ({self.num_envs}), got {len(values)}")
+        for i, (a, b) in enumerate(self._bounds):
+            self._send(i, ("set_attr", (name, list(values[a:b]))))
+        self._gather("set_attr")
+
+    def render(self) -> tuple[Any, ...] | None:
+        """Each copy's frame, in env order (as ``SyncVectorEnv.render``)."""
+        return self.call("render")
+
+    @property
+    def np_random_seed(self) -> tuple[int, ...]:
+        return self.get_attr("np_random_seed")
+
+    @property
+    def np_random(self) -> tuple[np.random.Generator, ...]:
+        return self.get_attr("np_random")
+
+    def close_extras(self, timeout: float = 5.0, terminate: bool = False, **kwargs: Any) -> None:
+        """Ask each live worker to close its copies and join it; terminate those that do not end in time."""
+        procs, conns = getattr(self, "_procs", []), getattr(self, "_conns", [])
+        if not terminate:
+            for proc, conn in zip(procs, conns, strict=True):
+                if proc.is_alive():
+                    try:
+                        conn.send(("close", None))
+                    except (BrokenPipeError, ConnectionResetError, OSError):
+                        pass
+            for proc, conn in zip(procs, conns, strict=True):
+                try:
+                    if conn.poll(timeout):
+                        conn.recv()
+                except (EOFError, ConnectionResetError, OSError):
+                    pass
+                proc.join(timeout)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout)
+            if proc.is_alive():  # ignored SIGTERM
+                proc.kill()
+                proc.join()
+        for conn in conns:
+            conn.close()
+
+    def close(self, **kwargs: Any) -> None:
+        """Close every worker (idempotent); ``terminate=True`` skips the polite close."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_extras(**kwargs)
+
+    def __del__(self) -> None:
+        if not getattr(self, "closed", True):
+            self.close(terminate=True)
+
+    def __repr__(self) -> str:
+        return f"WorkerVectorEnv(num_envs={self.num_envs}, workers={len(self.group_sizes)})"
