@@ -5,8 +5,8 @@ played through textworld's engine (``PddlEnv`` + ALFWorld's ``AlfredDemangler``,
 and ``rewardlab.envs.alfworld.native.NativeEngine``: its planner walkthrough, then ``--episodes``
 episodes of random admissible commands (with ``--invalid-prob`` inadmissible ones mixed in). At
 reset and after every step the feedback, admissible commands (in order), ``won``, score, done and
-the fact state must be identical. Prints the steps compared and mismatches per task type and in
-total; exits 1 on any mismatch.
+the fact state must be identical (steps = resets and steps compared). A game found in several
+corpora is played once. Prints the counts per task type and in total; exits 1 on any mismatch.
 
     python scripts/alfworld_native_diff.py [--episodes 3] [--max-steps 40] [--corpus DIR ...]
 """
@@ -14,6 +14,7 @@ total; exits 1 on any mismatch.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -37,21 +38,26 @@ def main(argv: list[str] | None = None) -> int:
     reference = reference_engine(fast_text=not a.no_fast_text)
     by_task: dict[str, DiffResult] = {}
     total, games, t0 = DiffResult(), 0, time.perf_counter()
+    seen: set[str] = set()  # corpora of different settings can share games: each is played once
     for corpus in corpora:
         manifest = json.loads((corpus / "manifest.json").read_text())
         for i, game in enumerate(manifest["games"]):
+            digest = hashlib.sha1((corpus / game["path"]).read_bytes()).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
             res = diff_game(corpus / game["path"], reference, random_episodes=a.episodes, max_steps=a.max_steps,
                             invalid_prob=a.invalid_prob, seed=a.seed + i)
             by_task.setdefault(game["task"], DiffResult()).add(res)
             total.add(res)
             games += 1
-        print(f"{corpus.name}: {len(manifest['games'])} games, {total.steps} steps so far, "
+        print(f"{corpus.name}: {len(manifest['games'])} games ({games} distinct so far), {total.steps} steps, "
               f"{total.mismatches} mismatches", flush=True)
-    print(f"\n{'task type':22s} {'episodes':>9s} {'steps':>8s} {'mismatches':>10s}")
+    print(f"\n{'task type':22s} {'episodes':>9s} {'steps':>8s} {'inadmissible':>12s} {'mismatches':>10s}")
     for task, res in sorted(by_task.items()):
-        print(f"{task:22s} {res.episodes:9d} {res.steps:8d} {res.mismatches:10d}")
-    print(f"{'total':22s} {total.episodes:9d} {total.steps:8d} {total.mismatches:10d}   "
-          f"({games} games in {len(corpora)} corpora, {time.perf_counter() - t0:.0f} s)")
+        print(f"{task:22s} {res.episodes:9d} {res.steps:8d} {res.inadmissible:12d} {res.mismatches:10d}")
+    print(f"{'total':22s} {total.episodes:9d} {total.steps:8d} {total.inadmissible:12d} {total.mismatches:10d}   "
+          f"({games} distinct games in {len(corpora)} corpora, {time.perf_counter() - t0:.0f} s)")
     for ex in total.examples:
         print("mismatch:", ex)
     return 1 if total.mismatches else 0

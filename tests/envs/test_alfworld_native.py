@@ -21,7 +21,7 @@ from rewardlab.envs.alfworld.env import AlfWorldEnv  # noqa: E402
 from rewardlab.envs.alfworld.generate import TASK_TYPES, GenSettings, ensure_corpus  # noqa: E402
 from rewardlab.errors import InvalidArgument  # noqa: E402
 
-SETTINGS = dict(games_per_type=1, heldout_per_type=1)  # 12 games, every task type in both splits
+SETTINGS = dict(games_per_type=2, heldout_per_type=1)  # 18 games, every task type in both splits
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +78,13 @@ def test_native_matches_textworld_on_every_task_type(corpus, reference):
     path, manifest = corpus
     total, tasks = native.DiffResult(), set()
     for i, game in enumerate(manifest["games"]):
-        res = native.diff_game(path / game["path"], reference, random_episodes=2, max_steps=25,
+        res = native.diff_game(path / game["path"], reference, random_episodes=4, max_steps=40,
                                invalid_prob=0.15, seed=i)
         assert res.mismatches == 0, res.examples
         total.add(res)
         tasks.add(game["task"])
     assert tasks == set(TASK_TYPES)
-    assert total.episodes == 3 * len(manifest["games"]) and total.steps > 400 and total.inadmissible > 20
+    assert total.episodes == 5 * len(manifest["games"]) and total.steps > 2000 and total.inadmissible > 100
 
 
 def test_differential_check_catches_a_wrong_text_or_order(corpus, reference, monkeypatch):
@@ -114,7 +114,7 @@ def test_env_engines_agree(obs_mode, data_dir, corpus):
     envs = [AlfWorldEnv(tuple(TASK_TYPES), obs_mode=obs_mode, engine=e, max_steps=20, data_dir=str(data_dir),
                         **SETTINGS) for e in ("textworld", "native")]
     rng = np.random.default_rng(1)
-    for ep in range(8):
+    for ep in range(24):
         (ref_obs, ref_info), (obs, info) = (env.reset(seed=ep) for env in envs)
         _assert_same(ref_obs, obs)
         assert ref_info == info
@@ -130,6 +130,17 @@ def test_env_engines_agree(obs_mode, data_dir, corpus):
             info = got[4]
             if got[2] or got[3]:
                 break
+    wins = 0
+    for game in range(len(envs[0].games)):  # the planner walkthroughs: reward 1 and termination on both
+        (_, ref_info), (_, info) = (env.reset(options={"game": game}) for env in envs)
+        for cmd in info["walkthrough"]:
+            action = info["admissible_commands"].index(cmd) if obs_mode == "tokens" else cmd
+            ref, got = envs[0].step(action), envs[1].step(action)
+            _assert_same(ref[0], got[0])
+            assert ref[1:] == got[1:]
+            info = got[4]
+        wins += got[1] == 1.0 and got[2]
+    assert wins == len(envs[0].games)
     for env in envs:
         env.close()
 

@@ -54,7 +54,7 @@ _TASK_LINE = re.compile(r'"rhs": "Your task is to: (.*?)"\n')
 # Facts of the domain this simulator does not implement (slicing, receptacle objects).
 _UNSUPPORTED = {"sliceable", "issliced", "isreceptacleobject", "inreceptacleobject", "isreceptacleobjectfull",
                 "holdsanyreceptacleobject"}
-_HELP = ("\nAvailable commands:\n"
+_HELP = ("Available commands:\n"
          "  look:                             look around your current location\n"
          "  inventory:                        check your current inventory\n"
          "  go to (receptacle):               move to a receptacle\n"
@@ -231,7 +231,6 @@ class NativeState(dict):
 class NativeEngine:
     """Plays one loaded ``NativeGame`` (``load`` / ``reset`` / ``step`` as textworld's engine).
 
-    >>> import json, pathlib
     >>> from rewardlab.envs.alfworld.generate import GenSettings, ensure_corpus
     >>> corpus, manifest = ensure_corpus(GenSettings(games_per_type=2, heldout_per_type=5,
     ...                                              task_types=("pick_and_place",)))
@@ -250,6 +249,7 @@ class NativeEngine:
         self.deleted: set[Fact] = set()  # textworld's explicit "not_<fact>" facts
         self._actions: dict[str, tuple] = {}
         self._index: dict[str, list[Fact]] = {}
+        self._reachable: set[Fact] = set()
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, path_or_data: str | Path | dict[str, Any]) -> None:
@@ -277,6 +277,16 @@ class NativeEngine:
         self.able = {kind: unary(pred) for kind, pred in _ABLE.items()}
         self.receptacles = sorted(self.recep_loc)
         self.name = g.names
+        # Facts an action may delete although they are false: hot / cool (heat deletes iscool,
+        # cool deletes ishot) when the object can be taken to a microwave / fridge, and ison.
+        # Relaxed reachability of alfred.pddl: an object can be held iff pickupable and in a
+        # receptacle, every receptacle can be reached.
+        held = {o for o in self.pickupable if any(f[0] == "inreceptacle" and f[1] == o for f in g.init)}
+        rtypes = set(self.rtype.values())
+        self._reachable: set[Fact] = {("ison", o) for o in self.toggleable}
+        for kind, fact in (("heat", "ishot"), ("cool", "iscool")):
+            if _APPLIANCE[kind] in rtypes:
+                self._reachable |= {(fact, o) for o in held & self.able[kind]}
 
     # -- fact bookkeeping (textworld's: a deleted fact becomes an explicit not_<fact>) ------
     def _add(self, *facts: Fact) -> None:
@@ -285,9 +295,14 @@ class NativeEngine:
             self.deleted.discard(f)
 
     def _del(self, *facts: Fact) -> None:
+        # textworld records every delete effect of the operator fast-downward grounded, whether
+        # or not the fact held; fast-downward grounds only facts reachable in the relaxed task, so
+        # a delete of a fact that can never hold (heating an apple in a game without a fridge
+        # deletes "iscool") leaves no not_<fact> behind
         for f in facts:
-            self.facts.discard(f)
-            self.deleted.add(f)
+            if f in self.facts or f in self._reachable:
+                self.facts.discard(f)
+                self.deleted.add(f)
 
     def _location(self) -> str:
         return next(f[2] for f in self.facts if f[0] == "atlocation" and f[1] == self.agent)
@@ -357,7 +372,10 @@ class NativeEngine:
         acts["inventory"] = ("inventory",)
         acts["help"] = ("help",)
         for r in self.receptacles:
-            acts.setdefault(f"go to {name[r]}", ("goto", loc, r))
+            # going where the agent already is changes no fact: fast-downward's translator drops
+            # such no-op operators, so textworld never offers them
+            if self.recep_loc[r] != loc:
+                acts.setdefault(f"go to {name[r]}", ("goto", loc, r))
         held = self._held()
         empty_handed = ("holdsany", self.agent) not in facts
         for r in self.loc_receps.get(loc, []):
@@ -371,7 +389,6 @@ class NativeEngine:
             reachable = r not in self.openable or opened
             for o in self._contents(r):
                 if reachable:
-                    acts.setdefault(f"examine {name[o]}", ("examine_o", o))
                     if empty_handed and o in self.pickupable:
                         acts.setdefault(f"take {name[o]} from {name[r]}", ("take", o, r))
                 if o in self.toggleable:
@@ -383,6 +400,9 @@ class NativeEngine:
                 for kind in ("heat", "clean", "cool"):
                     if rt == _APPLIANCE[kind] and o in self.able[kind]:
                         acts.setdefault(f"{kind} {name[o]} with {name[r]}", (kind, o, r))
+        # examineObject's first disjunct (the object in a receptacle here) declares its variables as
+        # "(?l - location, ?r - receptacle)": the comma makes "location," a type without objects,
+        # so only a held object can be examined
         for o in held:
             acts.setdefault(f"examine {name[o]}", ("examine_o", o))
         return acts
@@ -426,11 +446,12 @@ class NativeEngine:
             self._del(("holds", a, o), ("holdsany", a))
             return f"You move the {name[o]} to the {name[r]}."
         if kind == "use":
+            # ToggleObject's two conditional effects (ison on if off, off if on) are both
+            # recorded by textworld, in this order, whichever fired: its fact list never keeps
+            # "ison" (the planner's state, which decides won, toggles it; no text reads it)
             o = action[1]
-            if ("ison", o) in self.facts:
-                self._del(("ison", o))
-            else:
-                self._add(("ison", o))
+            self._add(("ison", o))
+            self._del(("ison", o))
             self._add(("istoggled", o))
             return f"You turn on the {name[o]}."  # istoggled is now true: the grammar's first rule
         _, o, r = action  # heat / clean / cool
