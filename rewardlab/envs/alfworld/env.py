@@ -148,7 +148,7 @@ class AlfWorldEnv(gym.Env):
         data_dir: str | None = None,
         cache_games: int = 64,
         fast_text: bool = True,
-        engine: str = "textworld",
+        engine: str = "native",
         render_mode: str | None = None,
     ):
         if split not in ("train", "heldout"):
