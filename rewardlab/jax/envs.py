@@ -29,7 +29,9 @@ Contents:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+from pathlib import Path
+from typing import Any, Literal
 
 import gymnasium as gym
 import jax
@@ -38,11 +40,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from rewardlab.errors import InvalidArgument
-from rewardlab.jax.manifest import GYMNAX_TASKS, MINIGRID_TASKS  # the registered names, one list
+from rewardlab.jax.manifest import GYMNAX_TASKS, MINIGRID_TASKS, XLAND_TASKS  # the registered names, one list
 
 __all__ = [
-    "JaxEnv", "GymnaxEnv", "MiniGridEnv", "JaxVectorEnv", "JaxGymEnv", "make_env", "GYMNAX_TASKS",
-    "MINIGRID_TASKS", "make_gymnax", "make_minigrid", "make_gymnax_vec", "make_minigrid_vec",
+    "JaxEnv", "GymnaxEnv", "MiniGridEnv", "XLandEnv", "JaxVectorEnv", "JaxGymEnv", "make_env", "GYMNAX_TASKS",
+    "MINIGRID_TASKS", "XLAND_TASKS", "make_gymnax", "make_minigrid", "make_xland", "make_gymnax_vec",
+    "make_minigrid_vec", "make_xland_vec",
 ]
 
 class JaxEnv:
@@ -84,6 +87,12 @@ class JaxEnv:
     def success(self, state: Any, reward: jax.Array, terminated: jax.Array) -> jax.Array:
         """Whether the step solved the task (False where the env has no notion of success)."""
         return jnp.zeros((), bool)
+
+    @property
+    def eval_params(self) -> Any:
+        """The params evaluation runs on: ``default_params``, except where an env holds tasks
+        out of training (``XLandEnv`` with ``ruleset_split: train``: the held-out rulesets)."""
+        return self.default_params
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
         return self._reset(key, self.default_params if params is None else params)
@@ -164,10 +173,16 @@ class MiniGridEnv(JaxEnv):
 
     def __init__(self, env_id: str, *, show_carried: bool = True, **env_kwargs: Any):
         import xminigrid
-        from xminigrid.core.constants import NUM_COLORS, NUM_TILES, Tiles
 
         if env_id not in xminigrid.registered_environments() or not env_id.startswith("MiniGrid-"):
-            raise InvalidArgument(f"unknown MiniGrid env {env_id!r}; valid: {', '.join(MINIGRID_TASKS)}")
+            raise InvalidArgument(f"unknown MiniGrid env {env_id!r}; valid: {', '.join(MINIGRID_TASKS)} "
+                                  f"and the XLand ones: {', '.join(XLAND_TASKS)}")
+        self._setup(env_id, show_carried, env_kwargs)
+
+    def _setup(self, env_id: str, show_carried: bool, env_kwargs: dict[str, Any]) -> None:
+        import xminigrid
+        from xminigrid.core.constants import NUM_COLORS, NUM_TILES, Tiles
+
         try:
             self.env, self.default_params = xminigrid.make(env_id, **env_kwargs)
         except (TypeError, ValueError) as e:
@@ -229,6 +244,89 @@ class MiniGridEnv(JaxEnv):
         return terminated & (reward > 0)
 
 
+@functools.cache
+def _xland_params_class() -> type:
+    """xminigrid's ``XLandEnvParams`` plus the benchmark (a pytree field) each reset samples from."""
+    from flax import struct
+    from xminigrid.envs.xland import XLandEnvParams
+
+    class XLandParams(XLandEnvParams):
+        benchmark: Any = struct.field(pytree_node=True, default=None)
+
+    return XLandParams
+
+
+class XLandEnv(MiniGridEnv):
+    """An xminigrid XLand env (``XLand-MiniGrid-R1-9x9`` ...) over a benchmark of rulesets: every
+    reset samples a ruleset (inside ``reset``, in JAX, so it vmaps and jits), places its objects
+    and lets xminigrid's goal and rules run the episode. Reward, termination and ``success``
+    are xminigrid's, as for ``MiniGridEnv``: ``1 − 0.9·t/max_steps`` when the goal is reached.
+
+    Rulesets (``rewardlab.jax.xland_rulesets``), one source:
+
+    - ``rulesets: generated`` (default): ``num_rulesets`` rulesets of chain depth ``chain_depth``
+      with ``num_distractors`` distractor objects, drawn by our generator with ``ruleset_seed``
+      and cached under ``~/.cache/rewardlab/xland``;
+    - ``benchmark: <name>``: an xminigrid benchmark (``trivial-21k`` ...) already in
+      ``$XLAND_MINIGRID_DATA``; never downloaded here (the error says what to fetch);
+    - ``benchmark_path: <file>``: a benchmark file in xminigrid's bz2 pickle format.
+
+    ``ruleset_split``: ``train`` (default) trains on all but a held-out ``test_fraction`` of the
+    rulesets, and ``eval_params`` (what ``jax_ppo`` evaluates on) samples the held-out ones;
+    ``test`` runs on the held-out ones, ``all`` on every ruleset (training and evaluation alike).
+    The goal is not in the observation (as in XLand-MiniGrid): an agent learns it from reward.
+
+    >>> env = XLandEnv("XLand-MiniGrid-R1-9x9", num_rulesets=8, chain_depth=0)
+    >>> env.obs_shape, env.num_train_rulesets, env.num_eval_rulesets
+    ((5, 5, 2), 6, 2)
+    """
+
+    def __init__(self, env_id: str, *, rulesets: Literal["generated"] = "generated", benchmark: str | None = None,
+                 benchmark_path: str | None = None, num_rulesets: int = 256, chain_depth: int = 1,
+                 ruleset_seed: int = 0, num_distractors: int = 2,
+                 ruleset_split: Literal["train", "test", "all"] = "train", test_fraction: float = 0.2,
+                 show_carried: bool = True, **env_kwargs: Any):
+        import xminigrid
+
+        from rewardlab.jax import xland_rulesets as xr
+
+        if env_id not in xminigrid.registered_environments() or env_id not in XLAND_TASKS:
+            raise InvalidArgument(f"unknown XLand env {env_id!r}; valid: {', '.join(XLAND_TASKS)}")
+        if rulesets != "generated":
+            raise InvalidArgument(f"rulesets: the only value is 'generated' (for a file use benchmark_path, "
+                                  f"for xminigrid's benchmarks benchmark: <name>), got {rulesets!r}")
+        if benchmark is not None and benchmark_path is not None:
+            raise InvalidArgument("give one of benchmark and benchmark_path, not both")
+        if benchmark is not None:
+            path = xr.registered_benchmark_path(benchmark)
+        elif benchmark_path is not None:
+            path = Path(benchmark_path)
+        else:
+            path = xr.generated_benchmark_path(num_rulesets, chain_depth, ruleset_seed, num_distractors)
+        bench = xr.load_benchmark(path)
+        train = xr.split_benchmark(bench, ruleset_split, test_fraction)
+        held_out = xr.split_benchmark(bench, "test", test_fraction) if ruleset_split == "train" else train
+        self.benchmark_file = str(path)
+        self._setup(env_id, show_carried, env_kwargs)
+        base = self.default_params
+        cls = _xland_params_class()
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        as_jax = functools.partial(jax.tree_util.tree_map, jnp.asarray)
+        self.default_params = cls(**fields, benchmark=as_jax(train))
+        self._eval_params = cls(**fields, benchmark=as_jax(held_out))
+        self.num_train_rulesets, self.num_eval_rulesets = len(train.goals), len(held_out.goals)
+
+    @property
+    def eval_params(self) -> Any:
+        return self._eval_params
+
+    def _reset(self, key, params):
+        k_ruleset, k_env = jax.random.split(key)
+        ruleset = params.benchmark.sample_ruleset(k_ruleset)
+        ts = self.env.reset(params.replace(ruleset=ruleset), k_env)
+        return self._obs(ts), ts
+
+
 def make_env(name: str, **env_kwargs: Any) -> JaxEnv:
     """``gymnax/<id>`` or ``minigrid/<id>`` as a ``JaxEnv``.
 
@@ -238,6 +336,8 @@ def make_env(name: str, **env_kwargs: Any) -> JaxEnv:
     family, sep, task = name.partition("/")
     if family == "gymnax" and sep:
         return GymnaxEnv(task, **env_kwargs)
+    if family == "minigrid" and sep and task.startswith("XLand-"):
+        return XLandEnv(task, **env_kwargs)
     if family == "minigrid" and sep:
         return MiniGridEnv(task, **env_kwargs)
     raise InvalidArgument(f"JAX env names are 'gymnax/<id>' or 'minigrid/<id>', got {name!r}")
@@ -403,3 +503,25 @@ def make_gymnax_vec(task: str, num_envs: int, **kwargs: Any) -> JaxVectorEnv:
 def make_minigrid_vec(task: str, num_envs: int, **kwargs: Any) -> JaxVectorEnv:
     """``rewardlab.make_vec("minigrid/<task>", n)``: one jitted batched step instead of n Python envs."""
     return JaxVectorEnv(MiniGridEnv(task, **kwargs), num_envs)
+
+
+def make_xland(task: str, *, rulesets: Literal["generated"] = "generated", benchmark: str | None = None,
+               benchmark_path: str | None = None, num_rulesets: int = 256, chain_depth: int = 1,
+               ruleset_seed: int = 0, num_distractors: int = 2,
+               ruleset_split: Literal["train", "test", "all"] = "train", test_fraction: float = 0.2,
+               show_carried: bool = True, max_steps: int | None = None, view_size: int = 5) -> JaxGymEnv:
+    """``rewardlab.make("minigrid/XLand-MiniGrid-<layout>", ...)``: see ``XLandEnv`` for the kwargs."""
+    return JaxGymEnv(XLandEnv(task, **_xland_kwargs(locals())))
+
+
+def make_xland_vec(task: str, num_envs: int, **kwargs: Any) -> JaxVectorEnv:
+    """``rewardlab.make_vec("minigrid/XLand-MiniGrid-<layout>", n, ...)``: kwargs as ``make_xland``."""
+    return JaxVectorEnv(XLandEnv(task, **kwargs), num_envs)
+
+
+def _xland_kwargs(args: dict[str, Any]) -> dict[str, Any]:
+    """A factory's arguments for ``XLandEnv`` (``max_steps: None``: xminigrid's 3·height·width)."""
+    out = {k: v for k, v in args.items() if k != "task"}
+    if out["max_steps"] is None:
+        del out["max_steps"]
+    return out

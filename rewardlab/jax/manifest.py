@@ -1,6 +1,7 @@
 """The JAX path's built-in names (plain data, read by the registries in ``rewardlab.core``).
 
-- ``ENVS``: ``gymnax/<id>`` and ``minigrid/<id>`` as single Gymnasium envs (``rewardlab.make``);
+- ``ENVS``: ``gymnax/<id>`` and ``minigrid/<id>`` (MiniGrid tasks and XLand layouts) as single
+  Gymnasium envs (``rewardlab.make``);
 - ``VECTOR_ENVS``: the same names as one jitted Gymnasium ``VectorEnv`` (``rewardlab.make_vec``
   uses it instead of a ``SyncVectorEnv`` of single envs);
 - ``POTENTIALS`` / ``TERMS``: numpy potentials and event terms (``open_door``, ``reach_goal``) over
@@ -22,7 +23,7 @@ GYMNAX_TASKS = (
     "Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar",
     "FourRooms-misc",
 )
-# xminigrid's MiniGrid tasks (the XLand ones need a downloaded ruleset benchmark: not listed).
+# xminigrid's MiniGrid tasks.
 MINIGRID_TASKS = (
     "MiniGrid-DoorKey-5x5", "MiniGrid-DoorKey-6x6", "MiniGrid-DoorKey-8x8", "MiniGrid-DoorKey-16x16",
     "MiniGrid-Empty-5x5", "MiniGrid-Empty-6x6", "MiniGrid-Empty-8x8", "MiniGrid-Empty-16x16",
@@ -31,14 +32,24 @@ MINIGRID_TASKS = (
     "MiniGrid-BlockedUnlockPickUp", "MiniGrid-MemoryS8", "MiniGrid-MemoryS16", "MiniGrid-Playground",
 )
 
+# xminigrid's XLand layouts (R1: one room ... R9: nine rooms); rulesets from a benchmark or our
+# generator (``rewardlab.jax.xland_rulesets``), the room layout from the name.
+XLAND_TASKS = tuple(f"XLand-MiniGrid-{layout}" for layout in (
+    "R1-9x9", "R1-11x11", "R1-13x13", "R1-15x15", "R1-17x17", "R2-9x9", "R2-11x11", "R2-13x13", "R2-15x15",
+    "R2-17x17", "R4-9x9", "R4-11x11", "R4-13x13", "R4-15x15", "R4-17x17", "R6-13x13", "R6-17x17", "R6-19x19",
+    "R9-16x16", "R9-19x19", "R9-25x25",
+))
+
 ENVS = {
     **{f"gymnax/{t}": ["rewardlab.jax.envs:make_gymnax", t] for t in GYMNAX_TASKS},
     **{f"minigrid/{t}": ["rewardlab.jax.envs:make_minigrid", t] for t in MINIGRID_TASKS},
+    **{f"minigrid/{t}": ["rewardlab.jax.envs:make_xland", t] for t in XLAND_TASKS},
 }
 
 VECTOR_ENVS = {
     **{f"gymnax/{t}": ["rewardlab.jax.envs:make_gymnax_vec", t] for t in GYMNAX_TASKS},
     **{f"minigrid/{t}": ["rewardlab.jax.envs:make_minigrid_vec", t] for t in MINIGRID_TASKS},
+    **{f"minigrid/{t}": ["rewardlab.jax.envs:make_xland_vec", t] for t in XLAND_TASKS},
 }
 
 POTENTIALS = {

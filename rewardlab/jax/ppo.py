@@ -301,7 +301,7 @@ class JaxPPO:
         """``episodes`` episodes on the *unshaped* env, one per env copy, each from its own reset
         drawn from ``key``: per-episode ``true_return``, ``length`` and ``success`` arrays."""
         env = self.venv.env
-        eparams = env.default_params
+        eparams = env.eval_params  # held-out tasks where the env has them (XLand rulesets), else default_params
         k_reset, k_run = jax.random.split(key)
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes), eparams)
         zeros = jnp.zeros(episodes)
