@@ -14,6 +14,7 @@ Vectorisation: ours on ``vectorization_mode`` ``sync`` (default), ``async`` (Gym
 ``AsyncVectorEnv``, a process per env) or ``workers`` (``WorkerVectorEnv``, a process per usable
 core, each stepping a ``SyncVectorEnv`` of its share); SB3 on ``dummy`` (``DummyVecEnv``, default)
 or ``subproc`` (``SubprocVecEnv``, a process per env). ``--ours-vec``/``--sb3-vec`` choose one each;
+``workers-inline`` is ``workers`` with the first group stepped by the main process.
 ``--best`` measures every combination's side in the same interleaved rounds and reports each side's
 best and the ratio of the two bests (throughput only).
 
@@ -48,7 +49,7 @@ from rewardlab.experiment.evaluate import evaluate
 GAMMA = 0.99
 LR = 2.5e-4
 N_ENVS = 8
-OURS_VEC = ("sync", "async", "workers")
+OURS_VEC = ("sync", "async", "workers", "workers-inline")
 SB3_VEC = ("dummy", "subproc")
 
 
@@ -73,7 +74,11 @@ TASKS = {
 
 # -- the two agents ------------------------------------------------------------------------
 def ours_env(task: Task, vec: str = "sync") -> Any:
-    return rewardlab.make_vec(task.env_id, N_ENVS, reward=["env"], gamma=GAMMA, vectorization_mode=vec)
+    """``workers-inline``: ``workers`` with the first group stepped by the main process."""
+    mode, _, variant = vec.partition("-")
+    vector_kwargs = {"inline": variant == "inline"} if mode == "workers" else None
+    return rewardlab.make_vec(task.env_id, N_ENVS, reward=["env"], gamma=GAMMA, vectorization_mode=mode,
+                              vector_kwargs=vector_kwargs)
 
 
 def make_ours(task: Task, seed: int, vec: str = "sync") -> Any:

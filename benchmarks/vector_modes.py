@@ -5,8 +5,10 @@ distance, evaluated once per step on the batch in the main process); ``sync`` st
 copies one after another in this process, ``async`` steps each copy in its own worker process
 (Gymnasium's ``AsyncVectorEnv``: one pipe round trip per copy per step), ``workers`` steps them in
 one process per usable core, each a ``SyncVectorEnv`` of its share (``WorkerVectorEnv``: one round
-trip per worker per step). All run the same pre-sampled random actions in interleaved blocks (the
-order rotates, so machine noise hits all alike); each block starts from a seeded reset (not timed).
+trip per worker per step); ``workers-inline`` is ``workers`` with the first group stepped by the
+main process itself (``vector_kwargs={"inline": True}``: one process fewer). All run the same
+pre-sampled random actions in interleaved blocks (the order rotates, so machine noise hits all
+alike); each block starts from a seeded reset (not timed).
 
 Prints the SPS of each, the ratios to sync, the cores this process may use, the cores each mode
 actually used (CPU seconds of this process and its workers per wall-clock second, from /proc) and
@@ -14,7 +16,7 @@ the machine load before and after. The worker modes only win when there are idle
 workers: expect their ratios to grow with free cores.
 
     python benchmarks/vector_modes.py [--env minihack/Room-5x5] [--num-envs 8] [--steps 1000] [--repeats 3]
-                                      [--modes sync,async,workers] [--workers K]
+                                      [--modes sync,async,workers,workers-inline] [--workers K]
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def main() -> None:
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--steps", type=int, default=1000, help="vector steps per block")
     p.add_argument("--repeats", type=int, default=3, help="interleaved blocks per mode (after one warm-up)")
-    p.add_argument("--modes", default="sync,async,workers", help="comma list of: sync, async, workers")
+    p.add_argument("--modes", default="sync,async,workers,workers-inline",
+                   help="comma list of: sync, async, workers, workers-inline")
     p.add_argument("--workers", type=int, default=0, help="worker processes for 'workers' (default: usable cores)")
     args = p.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -61,9 +64,12 @@ def main() -> None:
           f"load {load()} (1/5/15 min)", flush=True)
     envs = {}
     for mode in modes:
-        extra = {"vector_kwargs": {"workers": args.workers}} if mode == "workers" and args.workers else {}
-        envs[mode] = rewardlab.make_vec(args.env, args.num_envs, reward=TERMS, gamma=0.99, vectorization_mode=mode,
-                                        **extra)
+        vec, _, variant = mode.partition("-")
+        vector_kwargs = {}
+        if vec == "workers":
+            vector_kwargs = {"inline": variant == "inline", **({"workers": args.workers} if args.workers else {})}
+        envs[mode] = rewardlab.make_vec(args.env, args.num_envs, reward=TERMS, gamma=0.99, vectorization_mode=vec,
+                                        vector_kwargs=vector_kwargs or None)
     pids = {mode: [os.getpid(), *(w.pid for w in getattr(venv.unwrapped, "processes", []))]
             for mode, venv in envs.items()}
     rng = np.random.default_rng(0)
@@ -90,7 +96,7 @@ def main() -> None:
     print(f"env {args.env}, {args.num_envs} envs, {n:,} env-steps per mode, stack: {names}")
     for mode in modes:
         procs = len(pids[mode]) - 1
-        print(f"{mode:7s} SPS: {n / wall[mode]:8.0f}   cores used: {cpu[mode] / wall[mode]:.2f}"
+        print(f"{mode:14s} SPS: {n / wall[mode]:8.0f}   cores used: {cpu[mode] / wall[mode]:.2f}"
               f"   worker processes: {procs}")
     ratios = [f"ratio {mode}/sync: {wall['sync'] / wall[mode]:.2f}" for mode in modes if mode != "sync"]
     if "sync" in modes and ratios:

@@ -118,10 +118,10 @@ def _make_workers(target: str | EnvSpec, num_envs: int, kwargs: dict[str, Any],
     """``WorkerVectorEnv`` over ``num_envs`` copies, with the spec ``gymnasium.make_vec`` would record."""
     from rewardlab.envs.workers import WorkerVectorEnv
 
-    unknown = sorted(set(vector_kwargs) - {"workers", "context", "daemon"})
+    unknown = sorted(set(vector_kwargs) - {"workers", "inline", "context", "daemon"})
     if unknown:
-        raise InvalidArgument(f"vector_kwargs for vectorization_mode='workers' may hold workers, context, "
-                              f"daemon; got {unknown}")
+        raise InvalidArgument(f"vector_kwargs for vectorization_mode='workers' may hold workers, inline, "
+                              f"context, daemon; got {unknown}")
     fn = functools.partial(_make_copy, target, dict(kwargs), list(wrappers))
     venv = WorkerVectorEnv([fn] * num_envs, autoreset_mode=autoreset_mode, **vector_kwargs)
     spec = copy.deepcopy(target if isinstance(target, EnvSpec) else gym.spec(target))
@@ -147,7 +147,8 @@ def make_vec(env_id: str, num_envs: int, reward: Any = None, *, gamma: float | N
             (``AsyncVectorEnv``: each copy steps in its own worker process), ``"workers"``
             (:class:`~rewardlab.envs.workers.WorkerVectorEnv`: one process per usable core, each
             stepping a ``SyncVectorEnv`` of its share of the copies, one message per worker per
-            step; ``vector_kwargs={"workers": k}`` to choose ``k``) or ``None``: the family's own
+            step; ``vector_kwargs={"workers": k}`` to choose ``k``, ``{"inline": True}`` to step
+            the first group in this process, one process fewer) or ``None``: the family's own
             batched vector env where it has one (``VECTOR_ENVS``: gymnax/minigrid, one jitted
             step for all copies), else ``"sync"``.
         wrappers: per-copy wrappers (``gymnasium.make_vec``'s ``wrappers=``), applied below the

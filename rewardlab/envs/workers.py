@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import traceback
 from collections.abc import Callable, Sequence
@@ -71,7 +72,81 @@ def split_sizes(num_envs: int, workers: int) -> tuple[int, ...]:
     return tuple(num_envs // k + (i < num_envs % k) for i in range(k))
 
 
+# -- the wire format ----------------------------------------------------------------------
+# Pickling a NumPy array goes through its __reduce__ (~15 µs per array here, whatever its size),
+# and a MiniHack group's step reply holds ~15 of them (infos and their masks). Plain arrays travel
+# as (tag, dtype, shape, bytearray) and object arrays as (tag, shape, items): half the cost.
+_ND, _OBJ = "\x00rewardlab-ndarray", "\x00rewardlab-objarray"
+
+
+def _encode(x: Any) -> Any:
+    t = type(x)
+    if t is np.ndarray:
+        if x.dtype.hasobject:
+            return (_OBJ, x.shape, [_encode(v) for v in x.ravel().tolist()])
+        if x.dtype.fields is None:
+            return (_ND, x.dtype.str, x.shape, bytearray(x.tobytes()))
+        return x  # structured dtypes: pickled as they are
+    if t is dict:
+        return {k: _encode(v) for k, v in x.items()}
+    if t is tuple:
+        return tuple(_encode(v) for v in x)
+    if t is list:
+        return [_encode(v) for v in x]
+    return x
+
+
+def _decode(x: Any) -> Any:
+    t = type(x)
+    if t is tuple:
+        if len(x) == 4 and type(x[0]) is str and x[0] == _ND:
+            return np.frombuffer(x[3], dtype=x[1]).reshape(x[2])  # writable: a bytearray's memory
+        if len(x) == 3 and type(x[0]) is str and x[0] == _OBJ:
+            array = np.empty(len(x[2]), dtype=object)
+            for i, v in enumerate(x[2]):  # one by one: a list of equal arrays would broadcast
+                array[i] = _decode(v)
+            return array.reshape(x[1])
+        return tuple(_decode(v) for v in x)
+    if t is dict:
+        return {k: _decode(v) for k, v in x.items()}
+    if t is list:
+        return [_decode(v) for v in x]
+    return x
+
+
+def _put(conn: Any, msg: tuple[str, Any]) -> None:
+    conn.send_bytes(pickle.dumps(_encode(msg), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _put_any(conn: Any, msg: tuple[str, Any]) -> None:
+    """For messages that may hold functions (``call`` arguments, ``set_attr`` values)."""
+    conn.send_bytes(cloudpickle.dumps(_encode(msg), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _get(conn: Any) -> tuple[str, Any]:
+    return _decode(pickle.loads(conn.recv_bytes()))
+
+
 # -- the worker process --------------------------------------------------------------------
+def _serve(venv: SyncVectorEnv, cmd: str, data: Any) -> Any:
+    """Run one command on a group's ``SyncVectorEnv`` (in a worker, or in the main process for ``inline``)."""
+    if cmd == "step":
+        return venv.step(data)
+    if cmd == "reset":
+        return venv.reset(**data)
+    if cmd == "call":
+        name, args, kwargs = data
+        return venv.call(name, *args, **kwargs)
+    if cmd == "set_attr":
+        return venv.set_attr(*data)
+    raise ValueError(f"unknown command {cmd!r}")
+
+
+def _hello(venv: SyncVectorEnv) -> dict[str, Any]:
+    return {"obs_space": venv.single_observation_space, "act_space": venv.single_action_space,
+            "metadata": venv.metadata, "render_mode": venv.render_mode}
+
+
 def _worker(payload: bytes, autoreset_mode: AutoresetMode, conn: Any, inherited: list[Any]) -> None:
     """Build the group's ``SyncVectorEnv`` and serve commands until ``close`` (or the parent goes away)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it closes us
@@ -81,33 +156,25 @@ def _worker(payload: bytes, autoreset_mode: AutoresetMode, conn: Any, inherited:
     try:
         env_fns = cloudpickle.loads(payload)
         venv = SyncVectorEnv(env_fns, copy=False, autoreset_mode=autoreset_mode)
-        conn.send(("ok", {"obs_space": venv.single_observation_space, "act_space": venv.single_action_space,
-                          "metadata": venv.metadata, "render_mode": venv.render_mode}))
+        _put_any(conn, ("ok", _hello(venv)))
         while True:
             try:
-                cmd, data = conn.recv()
+                cmd, data = _get(conn)
             except (EOFError, OSError):  # the main process is gone
                 return
-            if cmd == "step":
-                conn.send(("ok", venv.step(data)))  # pickled now, so copy=False buffers are safe
-            elif cmd == "reset":
-                conn.send(("ok", venv.reset(**data)))
-            elif cmd == "call":
-                name, args, kwargs = data
-                conn.send(("ok", venv.call(name, *args, **kwargs)))
-            elif cmd == "set_attr":
-                venv.set_attr(*data)
-                conn.send(("ok", None))
-            elif cmd == "close":
+            if cmd == "close":
                 venv.close()
                 venv = None
-                conn.send(("ok", None))
+                _put(conn, ("ok", None))
                 return
-            else:
-                raise ValueError(f"unknown command {cmd!r}")
+            reply = ("ok", _serve(venv, cmd, data))
+            try:
+                _put(conn, reply)  # encoded now, so copy=False buffers are safe
+            except (pickle.PicklingError, TypeError, AttributeError):
+                _put_any(conn, reply)  # e.g. a call() result holding a function
     except BaseException as e:  # noqa: BLE001  (reported to the main process, which raises)
         try:
-            conn.send(("error", (f"{type(e).__name__}: {e}", traceback.format_exc())))
+            _put(conn, ("error", (f"{type(e).__name__}: {e}", traceback.format_exc())))
         except (OSError, ValueError):
             pass
     finally:
@@ -117,6 +184,41 @@ def _worker(payload: bytes, autoreset_mode: AutoresetMode, conn: Any, inherited:
             except Exception:  # noqa: BLE001  (already failing; the first error is the one reported)
                 pass
         conn.close()
+
+
+class _MainGroup:
+    """The group the main process steps itself (``inline``): a pipe end and a process in one object.
+
+    ``send`` keeps the command; ``recv`` runs it. ``WorkerVectorEnv`` sends to every worker first and
+    then receives in group order, so this group steps while the workers step theirs.
+    """
+
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], autoreset_mode: AutoresetMode):
+        self.venv = SyncVectorEnv(env_fns, copy=True, autoreset_mode=autoreset_mode)
+        self.pid = os.getpid()
+        self.exitcode = None
+        self.error: BaseException | None = None
+        self._pending: tuple[str, Any] = ("start", None)
+
+    def send(self, msg: tuple[str, Any]) -> None:
+        self._pending = msg
+
+    def recv(self) -> tuple[str, Any]:
+        cmd, data = self._pending
+        try:
+            return "ok", (_hello(self.venv) if cmd == "start" else _serve(self.venv, cmd, data))
+        except Exception as e:  # noqa: BLE001  (raised by WorkerVectorEnv._fail, with this as its cause)
+            self.error = e
+            return "error", (f"{type(e).__name__}: {e}", traceback.format_exc())
+
+    def is_alive(self) -> bool:
+        return False  # nothing to ask or terminate: close() closes its envs directly
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        self.venv.close()
 
 
 # -- batching helpers ----------------------------------------------------------------------
@@ -189,7 +291,10 @@ class WorkerVectorEnv(VectorEnv):
 
     Args:
         env_fns: one callable per copy that makes the env (pickled with cloudpickle, so lambdas work).
-        workers: worker processes (default: the cores this process may use), at most one per copy.
+        workers: groups of copies, each stepped by its own process (default: the cores this process
+            may use), at most one per copy.
+        inline: the main process steps the first group itself while the workers step theirs (it
+            would only wait otherwise), so ``workers=k`` starts ``k - 1`` processes.
         autoreset_mode: as ``SyncVectorEnv`` (an ``AutoresetMode`` or its value); default ``NEXT_STEP``.
         context: ``multiprocessing`` start method (``"fork"``, ``"spawn"``, ``"forkserver"``);
             default: the platform's.
@@ -201,8 +306,8 @@ class WorkerVectorEnv(VectorEnv):
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], *, workers: int | None = None,
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, context: str | None = None,
-                 daemon: bool = True):
+                 inline: bool = False, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 context: str | None = None, daemon: bool = True):
         self._procs: list[Any] = []
         self._conns: list[Any] = []
         self.closed = False
@@ -216,16 +321,22 @@ class WorkerVectorEnv(VectorEnv):
         self.autoreset_mode = (autoreset_mode if isinstance(autoreset_mode, AutoresetMode)
                                else AutoresetMode(autoreset_mode))
         self.num_envs = len(env_fns)
+        self.inline = inline
         self.group_sizes = split_sizes(self.num_envs, workers)
         ends = np.cumsum(self.group_sizes)
         self._bounds = [(int(e - s), int(e)) for s, e in zip(self.group_sizes, ends, strict=True)]
         ctx = mp.get_context(context)
         forked = ctx.get_start_method() == "fork"
         for i, (a, b) in enumerate(self._bounds):
+            if inline and i == 0:
+                local = _MainGroup(env_fns[a:b], self.autoreset_mode)
+                self._procs.append(local)
+                self._conns.append(local)
+                continue
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, name=f"rewardlab-vec-worker-{i}", daemon=daemon,
                                args=(cloudpickle.dumps(env_fns[a:b]), self.autoreset_mode, child,
-                                     [*self._conns, parent] if forked else []))
+                                     [*self._pipes(), parent] if forked else []))
             proc.start()
             child.close()
             self._procs.append(proc)
@@ -249,13 +360,18 @@ class WorkerVectorEnv(VectorEnv):
 
     @property
     def processes(self) -> list[Any]:
-        """The worker processes (``multiprocessing.Process``), in group order."""
-        return list(self._procs)
+        """The worker processes (``multiprocessing.Process``), in group order (not the main process)."""
+        return [p for p in self._procs if not isinstance(p, _MainGroup)]
+
+    def _pipes(self) -> list[Any]:
+        return [c for c in self._conns if not isinstance(c, _MainGroup)]
 
     # -- messaging ---------------------------------------------------------------------------
     def _describe(self, i: int) -> str:
         a, b = self._bounds[i]
         copies = f"env {a}" if b - a == 1 else f"envs {a}-{b - 1}"
+        if isinstance(self._procs[i], _MainGroup):
+            return f"group {i} (in the main process, pid {self._procs[i].pid}, {copies})"
         return f"worker {i} (pid {self._procs[i].pid}, {copies})"
 
     def _fail(self, i: int, cmd: str, what: str, detail: str = "") -> NoReturn:
@@ -264,18 +380,26 @@ class WorkerVectorEnv(VectorEnv):
         proc.join(timeout=1.0)
         code = f", exit code {proc.exitcode}" if proc.exitcode is not None else ""
         label = self._describe(i)
+        cause = getattr(proc, "error", None)
         self.close(terminate=True)
-        raise WorkerError(f"{label} {what} during {cmd!r}{code}; the vector env is closed{detail}")
+        raise WorkerError(f"{label} {what} during {cmd!r}{code}; the vector env is closed{detail}") from cause
 
     def _send(self, i: int, msg: tuple[str, Any]) -> None:
+        conn = self._conns[i]
         try:
-            self._conns[i].send(msg)
+            if isinstance(conn, _MainGroup):
+                conn.send(msg)
+            elif msg[0] in ("call", "set_attr"):
+                _put_any(conn, msg)
+            else:
+                _put(conn, msg)
         except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
             self._fail(i, msg[0], "died")
 
     def _recv(self, i: int, cmd: str) -> Any:
+        conn = self._conns[i]
         try:
-            status, data = self._conns[i].recv()
+            status, data = conn.recv() if isinstance(conn, _MainGroup) else _get(conn)
         except (EOFError, ConnectionResetError, OSError):
             self._fail(i, cmd, "died")
         if status != "ok":
@@ -386,17 +510,26 @@ class WorkerVectorEnv(VectorEnv):
     def close_extras(self, timeout: float = 5.0, terminate: bool = False, **kwargs: Any) -> None:
         """Ask each live worker to close its copies and join it; terminate those that do not end in time."""
         procs, conns = getattr(self, "_procs", []), getattr(self, "_conns", [])
+        local_error = None
+        for group in procs:
+            if isinstance(group, _MainGroup):
+                try:
+                    group.close()
+                except Exception as e:  # noqa: BLE001  (the workers must still end; raised below)
+                    local_error = e
+        procs = [p for p in procs if not isinstance(p, _MainGroup)]
+        conns = [c for c in conns if not isinstance(c, _MainGroup)]
         if not terminate:
             for proc, conn in zip(procs, conns, strict=True):
                 if proc.is_alive():
                     try:
-                        conn.send(("close", None))
+                        _put(conn, ("close", None))
                     except (BrokenPipeError, ConnectionResetError, OSError):
                         pass
             for proc, conn in zip(procs, conns, strict=True):
                 try:
                     if conn.poll(timeout):
-                        conn.recv()
+                        conn.recv_bytes()
                 except (EOFError, ConnectionResetError, OSError):
                     pass
                 proc.join(timeout)
@@ -410,6 +543,8 @@ class WorkerVectorEnv(VectorEnv):
                 proc.join()
         for conn in conns:
             conn.close()
+        if local_error is not None and not terminate:
+            raise local_error
 
     def close(self, **kwargs: Any) -> None:
         """Close every worker (idempotent); ``terminate=True`` skips the polite close."""
@@ -423,4 +558,4 @@ class WorkerVectorEnv(VectorEnv):
             self.close(terminate=True)
 
     def __repr__(self) -> str:
-        return f"WorkerVectorEnv(num_envs={self.num_envs}, workers={len(self.group_sizes)})"
+        return f"WorkerVectorEnv(num_envs={self.num_envs}, workers={len(self.group_sizes)}, inline={self.inline})"

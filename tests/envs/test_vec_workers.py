@@ -62,14 +62,17 @@ def test_split_sizes_spread_the_remainder():
     assert sum(split_sizes(97, 7)) == 97
 
 
-def test_minihack_workers_match_sync_step_for_step_with_shaping():
-    """Room-5x5, 5 copies on 2 workers (3 + 2), 3-term stack: same obs, rewards, dones, infos (final_obs,
-    final_info, reward_terms, episode_stats) every step, and the same episode records."""
+@pytest.mark.parametrize("inline", [False, True])
+def test_minihack_workers_match_sync_step_for_step_with_shaping(inline):
+    """Room-5x5, 5 copies in 2 groups (3 + 2), 3-term stack: same obs, rewards, dones, infos (final_obs,
+    final_info, reward_terms, episode_stats) every step, and the same episode records; ``inline``: the
+    first group steps in the main process."""
     sync = rewardlab.make_vec(ROOM, 5, reward=REWARD, gamma=0.99, vectorization_mode="sync")
     work = rewardlab.make_vec(ROOM, 5, reward=REWARD, gamma=0.99, vectorization_mode="workers",
-                              vector_kwargs={"workers": 2})
+                              vector_kwargs={"workers": 2, "inline": inline})
     try:
         assert isinstance(work.env, WorkerVectorEnv) and work.env.group_sizes == (3, 2)
+        assert len(work.env.processes) == (1 if inline else 2)
         assert work.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP and work.spec.id == ROOM
         assert work.single_observation_space == sync.single_observation_space
         ended = run_side_by_side(sync, work, 300, seed=3)
@@ -169,6 +172,20 @@ def test_a_worker_that_raises_is_named_and_everything_is_reaped():
         venv.step(np.zeros(4, np.int64))
     assert "worker traceback" in str(err.value) and "test_vec_workers.py" in str(err.value)  # where it raised
     assert venv.closed
+    _assert_reaped(procs)
+
+
+def test_an_error_in_the_main_process_group_closes_the_workers():
+    fns = [lambda: _Boom(gym.make("CartPole-v1"), at=2)] + [lambda: gym.make("CartPole-v1")] * 2
+    venv = WorkerVectorEnv(fns, workers=2, inline=True)
+    procs = venv.processes
+    assert len(procs) == 1
+    venv.reset(seed=0)
+    venv.step(np.zeros(3, np.int64))
+    with pytest.raises(WorkerError, match=r"group 0 \(in the main process, pid \d+, envs 0-1\) raised RuntimeError: "
+                                          r"boom at step 2 during 'step'") as err:
+        venv.step(np.zeros(3, np.int64))
+    assert isinstance(err.value.__cause__, RuntimeError)
     _assert_reaped(procs)
 
 
