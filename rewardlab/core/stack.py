@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.core.terms import term_agent_hooks
+from rewardlab.core.terms import Term, term_agent_hooks
 from rewardlab.core.transition import Transition
 from rewardlab.errors import InvalidArgument, TermError, TermOutputError
 
 __all__ = ["RewardStack", "group_advantages", "NORMALIZE_MODES"]
 
 NORMALIZE_MODES = ("gdpo", "sum")
+_NO_INTO = Term._evaluate_into  # the base class's: "not fused, call me"
 
 
 class RewardStack:
@@ -81,13 +82,31 @@ class RewardStack:
         self.gate = gate
         self.normalize = normalize
         self.num_envs: int | None = None
+        self.all_ids: np.ndarray | None = None
+        # How each term is evaluated (see ``evaluate``): None = a constant row, True = the term
+        # writes into its row, False = called and checked.
+        self._plan = []
+        for k, (term, w) in enumerate(zip(terms, self.weights, strict=True)):
+            constant = getattr(term, "_constant", None)
+            into = getattr(term, "_evaluate_into", None)
+            if constant is not None and constant() is not None:
+                direct = None
+            else:
+                direct = into is not None and type(term)._evaluate_into is not _NO_INTO
+            self._plan.append((k, term, w, direct))
+        self._constants: list[tuple[Any, float]] = []
+        self._templates: dict[int, np.ndarray] = {}
 
     @property
     def names(self) -> list[str]:
         return [t.name for t in self.terms]
 
     def bind(self, num_envs: int) -> None:
+        """Size per-env state; ``all_ids`` (read-only ``arange(num_envs)``) is the ``env_ids`` a
+        wrapper passes for a full batch, which lets the terms use slices instead of gathers."""
         self.num_envs = num_envs
+        self.all_ids = np.arange(num_envs)
+        self.all_ids.flags.writeable = False
         for term in self.terms:
             if hasattr(term, "bind"):
                 term.bind(num_envs)
@@ -111,47 +130,98 @@ class RewardStack:
         return [t for t in self.terms if "update" in term_agent_hooks(t)]
 
     def __call__(self, t: Transition) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        m = self.evaluate(t)
+        return m[-1], dict(zip(self.names, m, strict=False))
+
+    def evaluate(self, t: Transition) -> np.ndarray:
+        """This step's values as one new float32 matrix of shape ``(len(terms) + 1, num_envs)``:
+        row ``k`` is term ``k``'s weighted contribution, the last row the total (clipped if the
+        stack clips). ``stack(t)`` is ``(m[-1], {name: m[k]})``; the wrappers accumulate the whole
+        matrix into the episode statistics with one addition.
+
+        Fused evaluation: a term that writes its values straight into its row
+        (``Term._evaluate_into``, the built-in ``env``, ``step_penalty`` and ``potential``) skips
+        the per-term output checks, and a constant term's row (``Term._constant``) is filled
+        once and copied with the matrix; the values are the same, bit for bit, as the terms'
+        own ``__call__`` (``tests/core/test_fused_stack.py``). Every other term is called and
+        checked as before.
+        """
         n = t.num_envs
-        total = np.zeros(n, np.float32)
-        parts: dict[str, np.ndarray] = {}
-        for term, w in zip(self.terms, self.weights, strict=True):
-            try:
+        for term, c in self._constants:
+            if term._constant() != c:  # a constant term's value was changed: refill the templates
+                self._templates.clear()
+                break
+        template = self._templates.get(n)
+        if template is None:
+            template = self._make_template(n)
+        m = template.copy()
+        full = t.env_ids is self.all_ids
+        term = None
+        try:
+            for k, term, w, direct in self._plan:
+                if direct is None:  # constant: already in the template
+                    continue
+                row = m[k]
+                if direct and term._evaluate_into(t, row, full):
+                    if w != 1.0:
+                        row *= w
+                    continue
                 value = term(t)
-            except (TermError, TermOutputError):
-                raise
-            except Exception as e:
-                raise TermError(f"reward term {term.name!r} raised {type(e).__name__}: {e}{_raised_at(e)}") from e
-            if not isinstance(value, np.ndarray) or value.shape != (n,):
-                shape = getattr(value, "shape", type(value).__name__)
-                raise TermOutputError(
-                    f"reward term {term.name!r} returned shape {shape}; expected ({n},), one value per env"
-                )
-            if value.dtype.kind not in "biuf":  # complex would be cut to its real part, text/objects fail later
-                raise TermOutputError(f"reward term {term.name!r} returned values of dtype {value.dtype}; "
-                                      "expected real numbers (bool, int or float; float32 preferred)")
-            contrib = value if w == 1.0 and value.dtype == np.float32 else (value * w).astype(np.float32, copy=False)
-            parts[term.name] = contrib
-            if self.gate is None:
-                total += contrib
+                if not isinstance(value, np.ndarray) or value.shape != (n,):
+                    shape = getattr(value, "shape", type(value).__name__)
+                    raise TermOutputError(
+                        f"reward term {term.name!r} returned shape {shape}; expected ({n},), one value per env"
+                    )
+                if value.dtype.kind not in "biuf":  # complex would be cut to its real part, text/objects fail later
+                    raise TermOutputError(f"reward term {term.name!r} returned values of dtype {value.dtype}; "
+                                          "expected real numbers (bool, int or float; float32 preferred)")
+                if w == 1.0:
+                    row[...] = value  # a cast to float32, as value.astype(np.float32)
+                else:
+                    np.multiply(value, w, out=row)  # (value * w).astype(np.float32): same loop, then the cast
+        except (TermError, TermOutputError):
+            raise
+        except Exception as e:
+            raise TermError(f"reward term {term.name!r} raised {type(e).__name__}: {e}{_raised_at(e)}") from e
+        parts = m[:-1]
+        total = m[-1]
         if self.gate is not None:
             # The gate sees the weighted contributions and returns what counts; the parts
             # still sum to the total.
-            parts = self.gate.apply(parts, t)
-            for contrib in parts.values():
-                total += contrib
+            rows = list(parts)
+            gated = self.gate.apply(dict(zip(self.names, rows, strict=True)), t)
+            for k, name in enumerate(self.names):
+                if gated[name] is not rows[k]:
+                    rows[k][...] = gated[name]
+        # total = ((0 + part_0) + part_1) + ...: float32, in term order (the template's total row is 0).
+        np.add.reduce(parts, axis=0, out=total, initial=0.0)
         if not np.isfinite(total).all():
             # One finiteness check per step; find the culprit only when it fails.
-            for name, contrib in parts.items():
-                bad = np.flatnonzero(~np.isfinite(contrib))
+            for k, name in enumerate(self.names):
+                bad = np.flatnonzero(~np.isfinite(parts[k]))
                 if len(bad):
                     raise TermOutputError(
-                        f"reward term {name!r} returned {contrib[bad[0]]} for env {int(t.env_ids[bad[0]])}; "
+                        f"reward term {name!r} returned {parts[k][bad[0]]} for env {int(t.env_ids[bad[0]])}; "
                         "reward values must be finite"
                     )
             raise TermOutputError("the weighted sum of the reward terms overflowed to a non-finite value")
         if self.clip is not None:
             np.clip(total, self.clip[0], self.clip[1], out=total)
-        return total, parts
+        return m
+
+    def _make_template(self, n: int) -> np.ndarray:
+        """A zero matrix with the constant terms' weighted rows filled in (as ``np.full``, then the weight)."""
+        template = np.zeros((len(self.terms) + 1, n), np.float32)
+        self._constants = []
+        for k, term, w, direct in self._plan:
+            if direct is None:
+                c = term._constant()
+                template[k] = np.float32(c)
+                if w != 1.0:
+                    template[k] *= w
+                self._constants.append((term, c))
+        self._templates[n] = template
+        return template
 
     def group_advantages(self, term_returns: dict[str, np.ndarray], mode: str | None = None) -> np.ndarray:
         """Advantages of a batch of rollouts from per-term returns of shape ``(groups, size)``

@@ -156,6 +156,21 @@ class Term:
     def __call__(self, t: Transition) -> np.ndarray:
         raise NotImplementedError
 
+    # -- fused evaluation (optional; used by the RewardStack, see RewardStack.evaluate) --------
+    def _constant(self) -> float | None:
+        """The term's value if it is the same for every env on every step (the stack then
+        fills its row once), else None (default). Must agree with ``__call__``:
+        ``self(t) == np.full(t.num_envs, value, np.float32)``."""
+        return None
+
+    def _evaluate_into(self, t: Transition, out: np.ndarray, full: bool) -> bool:
+        """Write this step's values into ``out`` (the term's float32 row in the stack's matrix)
+        and return True, with exactly the values (and state updates) of ``self(t)``; or return
+        False, and the stack calls the term instead. ``full``: ``t`` is the whole bound batch
+        in order (``t.env_ids`` is ``RewardStack.all_ids``). The stack does not check these
+        values (only their finite sum), so only trusted built-in terms override it."""
+        return False
+
     # -- agent hooks ---------------------------------------------------------------------
     def update(self, rollout: Any) -> dict[str, float]:
         """Learn from the agent's rollout after its policy update; return metrics to log."""

@@ -113,51 +113,62 @@ class EpisodeRecord:
 
 
 class _EpisodeAccumulator:
-    """Per-env running sums, turned into ``EpisodeRecord``s when episodes end."""
+    """Per-env running sums, turned into ``EpisodeRecord``s when episodes end.
+
+    ``sums`` holds one row per term and then the shaped return, in the row order of
+    ``RewardStack.evaluate``'s matrix, so a full-batch step is one matrix addition.
+    """
 
     def __init__(self, num_envs: int, names: list[str]):
         self.names = names
         self.true = np.zeros(num_envs, np.float64)
-        self.shaped = np.zeros(num_envs, np.float64)
+        self.sums = np.zeros((len(names) + 1, num_envs), np.float64)
         self.length = np.zeros(num_envs, np.int64)
-        self.terms = np.zeros((len(names), num_envs), np.float64)
         self.finished: list[EpisodeRecord] = []
 
     def clear(self, ids: np.ndarray) -> None:
         self.true[ids] = 0.0
-        self.shaped[ids] = 0.0
+        self.sums[:, ids] = 0.0
         self.length[ids] = 0
-        self.terms[:, ids] = 0.0
+
+    def add_all(self, env_r: np.ndarray, m: np.ndarray) -> None:
+        """Accumulate one step of every env from the stack's matrix (terms rows, then the total)."""
+        self.true += env_r
+        self.sums += m
+        self.length += 1
 
     def add(self, ids: np.ndarray | None, env_r: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray]) -> None:
         """Accumulate one step; ``ids=None`` means every env (in-place adds, no gathers)."""
         sel = slice(None) if ids is None else ids
         self.true[sel] += env_r
-        self.shaped[sel] += total
+        self.sums[-1, sel] += total
         self.length[sel] += 1
         for i, name in enumerate(self.names):
-            self.terms[i, sel] += parts[name]
+            self.sums[i, sel] += parts[name]
 
     def finish(self, ids: np.ndarray, success: np.ndarray | None, truncated: np.ndarray) -> dict[str, Any]:
         """Close the episodes of ``ids``; returns the vector-form ``episode_stats`` info."""
+        sums = self.sums.copy()
+        true, length = self.true.copy(), self.length.copy()
         for j, i in enumerate(ids):
             s = None if success is None or np.isnan(success[j]) else float(success[j])
+            column = sums[:, i].tolist()
             self.finished.append(
                 EpisodeRecord(
                     env_id=int(i),
-                    true_return=float(self.true[i]),
-                    shaped_return=float(self.shaped[i]),
-                    length=int(self.length[i]),
+                    true_return=float(true[i]),
+                    shaped_return=column[-1],
+                    length=int(length[i]),
                     success=s,
-                    terms={n: float(self.terms[k, i]) for k, n in enumerate(self.names)},
+                    terms=dict(zip(self.names, column, strict=False)),
                     truncated=bool(truncated[j]),
                 )
             )
         stats = {
-            "true_return": self.true.copy(),
-            "shaped_return": self.shaped.copy(),
-            "length": self.length.copy(),
-            "terms": {n: self.terms[k].copy() for k, n in enumerate(self.names)},
+            "true_return": true,
+            "shaped_return": sums[-1],
+            "length": length,
+            "terms": dict(zip(self.names, sums, strict=False)),
         }
         self.clear(ids)
         return stats
@@ -239,10 +250,10 @@ def _env_label(env: Any) -> str:
     return getattr(spec, "id", None) or type(env.unwrapped).__name__
 
 
-def _evaluate(stack: RewardStack, t: Transition, env: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """``stack(t)``; a term's error gets the env's name added."""
+def _evaluate(stack: RewardStack, t: Transition, env: Any) -> np.ndarray:
+    """``stack.evaluate(t)`` (the terms' rows, then the total); a term's error gets the env's name added."""
     try:
-        return stack(t)
+        return stack.evaluate(t)
     except (TermError, TermOutputError) as e:
         if getattr(e, "env_named", False):
             raise
@@ -299,7 +310,9 @@ class ShapedVectorEnv(VectorWrapper):
         self._action_maps = [w for w in _chain(env) if isinstance(w, VectorActionWrapper)]
         self.stack = stack
         stack.bind(self.num_envs)
-        self._all = np.arange(self.num_envs)
+        self._all = stack.all_ids  # read-only arange: tells the terms the batch is complete
+        self._names = stack.names
+        self._same_step = mode == AutoresetMode.SAME_STEP
         self._stats = _EpisodeAccumulator(self.num_envs, stack.names)
         self._prev_obs: Any = None
         self._reset_next = np.zeros(self.num_envs, bool)  # NEXT_STEP: rows whose next step is a reset
@@ -323,7 +336,7 @@ class ShapedVectorEnv(VectorWrapper):
         done = term | trunc
         any_done = bool(done.any())
         next_obs, t_info = obs, info
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and any_done:
+        if self._same_step and any_done:
             # The returned obs of ended rows is already the next episode's first obs.
             next_obs = _replace_rows(obs, done, info["final_obs"])
             t_info = merge_final_info(info, info.get("final_info", {}), done)
@@ -332,10 +345,11 @@ class ShapedVectorEnv(VectorWrapper):
         for w in self._action_maps:
             executed = w.actions(executed)
         t = Transition(self._prev_obs, np.asarray(executed), next_obs, env_r, term, trunc, t_info, self._all)
-        if not self._reset_next.any():  # always so with SAME_STEP
+        if self._same_step or not self._reset_next.any():
             active = None
-            total, parts = _evaluate(self.stack, t, self.env)
-            self._stats.add(None, env_r, total, parts)
+            m = _evaluate(self.stack, t, self.env)
+            total, parts = m[-1], dict(zip(self._names, m, strict=False))
+            self._stats.add_all(env_r, m)
         else:
             # NEXT_STEP: rows that were reset by this step are not transitions of any episode.
             active = ~self._reset_next
@@ -343,10 +357,10 @@ class ShapedVectorEnv(VectorWrapper):
             total = np.zeros(self.num_envs, np.float32)
             parts = {n: np.zeros(self.num_envs, np.float32) for n in self.stack.names}
             if len(ids):
-                sub_total, sub_parts = _evaluate(self.stack, t.select(ids), self.env)
-                total[ids] = sub_total
-                for n in parts:
-                    parts[n][ids] = sub_parts[n]
+                sub = _evaluate(self.stack, t.select(ids), self.env)
+                total[ids] = sub[-1]
+                for k, n in enumerate(parts):
+                    parts[n][ids] = sub[k]
             started = np.flatnonzero(~active)
             self.stack.reset(started)
             self.stack.observe_reset(obs, info, started)
@@ -360,11 +374,11 @@ class ShapedVectorEnv(VectorWrapper):
         if len(ended):
             info["episode_stats"] = self._stats.finish(ended, _success_of(t_info, ended), trunc[ended])
             info["_episode_stats"] = ended_mask
-            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            if self._same_step:
                 # The ended rows of the env's info are already the next episodes' reset info.
                 self.stack.reset(ended)
                 self.stack.observe_reset(obs, env_info, ended)
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+        if not self._same_step:
             self._reset_next = ended_mask
         self._prev_obs = _copy_batch(obs) if self._copy_obs else obs
         return obs, total, term, trunc, info
@@ -422,7 +436,7 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._action_maps = [w for w in _chain(env) if isinstance(w, gym.ActionWrapper)]
         self.stack = stack
         stack.bind(1)
-        self._ids = np.zeros(1, np.int64)
+        self._ids = stack.all_ids  # [0], read-only: the full batch of one
         self._stats = _EpisodeAccumulator(1, stack.names)
         self._prev_obs: Any = None
 
@@ -444,8 +458,9 @@ class ShapedEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
             _batch1(self._prev_obs), np.asarray(executed)[None], _batch1(obs),
             np.asarray([env_r], np.float64), np.asarray([term]), np.asarray([trunc]), b_info, self._ids,
         )
-        total, parts = _evaluate(self.stack, t, self.env)
-        self._stats.add(self._ids, t.env_reward, total, parts)
+        m = _evaluate(self.stack, t, self.env)
+        total, parts = m[-1], dict(zip(self.stack.names, m, strict=False))
+        self._stats.add_all(t.env_reward, m)
         info = dict(info)
         info["reward_terms"] = {n: float(v[0]) for n, v in parts.items()}
         info["reward_env"] = float(env_r)

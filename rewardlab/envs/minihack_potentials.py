@@ -21,8 +21,42 @@ def _need(info: dict | None, key: str) -> np.ndarray:
     return np.asarray(require_info(info, key, "MiniHack potentials", " - use a minihack/... env"))
 
 
+_SMALL_BATCH = 32  # up to this many envs, scanning the map bytes per env beats NumPy's calls
+
+
 def _distance_to(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:
     """Chebyshev distance from each env's agent to the nearest visible ``char`` (≤ cap)."""
+    n, h, w = chars.shape
+    if n <= _SMALL_BATCH and chars.dtype == np.uint8:
+        return _distance_to_small(chars, pos, char, cap)
+    return _distance_to_batch(chars, pos, char, cap)
+
+
+def _distance_to_small(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:
+    """``_distance_to`` for a few envs: ``bytes.find`` over each env's map (memchr) and integer
+    arithmetic in Python, two NumPy calls in all. Potentials run right after a NetHack step has
+    flushed the CPU caches, where each of ``_distance_to_batch``'s ~15 NumPy calls costs a few
+    µs; the values are the same (integers, then one float32 cast)."""
+    n, h, w = chars.shape
+    size = h * w
+    find = chars.tobytes().find
+    needle = char.encode("latin-1")
+    out = []
+    for i, (px, py) in enumerate(pos.tolist()):
+        lo, hi = i * size, (i + 1) * size
+        best = cap
+        j = find(needle, lo, hi)
+        while j >= 0:
+            y, x = divmod(j - lo, w)
+            d = max(abs(x - px), abs(y - py))
+            if d < best:
+                best = d
+            j = find(needle, j + 1, hi)
+        out.append(best)
+    return np.array(out, np.float64).astype(np.float32)
+
+
+def _distance_to_batch(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:
     n, h, w = chars.shape
     mask = chars.reshape(n, h * w) == ord(char)
     first = mask.argmax(axis=1)  # flat index of the first hit per env (0 when none)
@@ -47,7 +81,8 @@ def stairs_distance(cap: float = 20.0) -> Callable:
 
     def phi(obs, info):
         chars, pos = _need(info, "chars"), _need(info, "agent_pos")
-        return -_distance_to(chars, pos, ">", cap) / cap
+        dist = _distance_to(chars, pos, ">", cap)
+        return np.divide(dist, -cap, out=dist)  # = -dist / cap, bit for bit (IEEE division is sign-symmetric)
 
     return phi
 

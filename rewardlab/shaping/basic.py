@@ -32,6 +32,10 @@ class EnvReward(Term):
     def __call__(self, t: Transition) -> np.ndarray:
         return np.asarray(t.env_reward, np.float32)
 
+    def _evaluate_into(self, t: Transition, out: np.ndarray, full: bool) -> bool:
+        out[...] = t.env_reward  # the same float32 cast, into the stack's row
+        return True
+
 
 class StepPenalty(Term):
     """A constant ``-value`` every step (pushes towards short episodes).
@@ -50,6 +54,9 @@ class StepPenalty(Term):
 
     def __call__(self, t: Transition) -> np.ndarray:
         return np.full(t.num_envs, -self.value, np.float32)
+
+    def _constant(self) -> float:
+        return -self.value
 
 
 class Novelty(Term):

@@ -156,6 +156,17 @@ class PotentialShaping(Term):
         self._valid[env_ids] = True
         self._all_valid = bool(self._valid.all())
 
+    def _evaluate_into(self, t: Transition, out: np.ndarray, full: bool) -> bool:
+        # The stack's fused path: the whole bound batch with every Φ(s) cached (every step of
+        # a wrapped env). The same float32 operations as __call__, written into the row.
+        if not (full and self._all_valid and len(self._cache) == t.num_envs):
+            return False
+        phi_next = self._phi(t.next_obs, t.info, t.num_envs)
+        np.multiply(np.where(t.terminated, np.float32(0.0), phi_next), self.gamma, out=out)
+        out -= self._cache
+        self._cache[:] = phi_next
+        return True
+
     def __call__(self, t: Transition) -> np.ndarray:
         ids = t.env_ids
         # The common case — every env of the bound batch, in order — uses slices, not gathers:
