@@ -197,6 +197,7 @@ class AlfWorldEnv(gym.Env):
         self._walkthrough: list[str] = []
         self._state: Any = None
         self._game: dict[str, Any] = {}
+        self._gamefile = ""
         self._params: dict[str, str] = {}
         self._steps = 0
         self._achieved: list[bool] = []
@@ -229,7 +230,7 @@ class AlfWorldEnv(gym.Env):
             walkthrough = json.loads(Path(path).read_text()).get("walkthrough", [])
             self._engines[path] = (engine, traj["pddl_params"], walkthrough)
         self._tw, self._params, self._walkthrough = self._engines[path]
-        self._game = game
+        self._game, self._gamefile = game, path
 
     # -- observations ----------------------------------------------------------------------
     def _cmd_tokens(self, cmd: str) -> np.ndarray:
@@ -262,7 +263,7 @@ class AlfWorldEnv(gym.Env):
             "num_subgoals": len(self._achieved),
             "goal": self._game["goal"],
             "task": self._game["task"],
-            "gamefile": str(self.corpus / self._game["path"]),
+            "gamefile": self._gamefile,
         }
 
     def _update_subgoals(self) -> int:

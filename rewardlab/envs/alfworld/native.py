@@ -18,14 +18,18 @@ What it reproduces, step for step (checked by ``tests/envs/test_alfworld_native.
 - the feedback texts, including the grammar's list rendering (``a x, a y, and a z`` / ``nothing``)
   with textworld's item order (facts sorted by entity id) and its quirks: textworld keeps a
   deleted fact as an explicit ``not_<fact>``, and grammar conditions test those facts (an
-  untoggled lamp is "nothing special", not "off"; objects left lying next to a receptacle they
-  were taken from);
-- ``won`` (the game's PDDL goal, evaluated on the fact state) and the ``done`` / score of
-  ``PddlEnv.step``.
+  untoggled lamp is "nothing special", not "off", because nothing deletes ``istoggled``);
+- the quirks of the domain as fast-downward grounds it: an object can be examined only while
+  held (a stray comma in ``examineObject``'s precondition), and "go to" the receptacle the agent
+  stands at is not offered (a no-op operator, dropped by the translator);
+- ``won`` (the game's PDDL goal, evaluated on the fact state), the ``done`` / score of
+  ``PddlEnv.step``, and textworld's fact list (``facts`` and ``deleted``).
 
 Contents: ``NativeGame`` (one parsed game), ``NativeEngine`` (``load`` / ``reset`` / ``step``,
 the calls ``AlfWorldEnv`` makes on textworld's engine), ``NativeState`` (the state dict it
-returns), ``check_supported`` (whether a game uses only what is modelled here).
+returns), ``check_supported`` (whether a game uses only what is modelled here),
+``demangled_names``; for the differential checks ``reference_engine`` (textworld's engine as
+``AlfWorldEnv`` builds it), ``diff_game`` and ``DiffResult``.
 
 Not modelled (no generated game uses them; a game that does is refused with ``InvalidArgument``):
 slicing, receptacle objects (objects inside objects), several agents, and a domain or grammar
@@ -44,7 +48,8 @@ from typing import Any
 
 from rewardlab.errors import InvalidArgument
 
-__all__ = ["NativeGame", "NativeEngine", "NativeState", "check_supported", "demangled_names", "NOTHING_HAPPENS"]
+__all__ = ["NativeGame", "NativeEngine", "NativeState", "check_supported", "demangled_names", "NOTHING_HAPPENS",
+           "reference_engine", "diff_game", "DiffResult"]
 
 NOTHING_HAPPENS = "Nothing happens."
 # sha1 of alfworld's data/alfred.pddl and of data/alfred.twl2 with the goal line left as shipped.
@@ -154,6 +159,9 @@ def check_supported(data: dict[str, Any]) -> str | None:
     bad = sorted(u for u in used if u.lower() in _UNSUPPORTED)
     if bad:
         return f"it uses {bad} (slicing / receptacle objects are not modelled)"
+    logic = sorted(u for u in used if u.lower() in ("forall", "imply", "when"))
+    if logic:
+        return f"its goal uses {logic} (goals are and/or/not/=/exists of facts)"
     return None
 
 
@@ -166,7 +174,7 @@ class NativeGame:
     init: frozenset
     """initial facts, ``(predicate, arg, ...)``, lower-case as fast-downward reads them"""
     goal: list
-    """the goal formula as nested token lists"""
+    """the goal formula as nested token lists, quantified variables renamed apart"""
     names: dict[str, str]
     """entity id -> its text name (``AlfredDemangler``)"""
     task: str
@@ -191,7 +199,8 @@ class NativeGame:
         entities = {arg for fact in init for arg in fact[1:]}
         m = _TASK_LINE.search(data["grammar"])
         task = "Your task is to: " + json.loads(f'"{m.group(1)}"') if m else ""
-        return cls(types=types, init=init, goal=sections[":goal"][0], names=demangled_names(entities), task=task,
+        return cls(types=types, init=init, goal=_rename_apart(sections[":goal"][0]), names=demangled_names(entities),
+                   task=task,
                    walkthrough=list(data.get("walkthrough") or []))
 
     @classmethod
@@ -250,6 +259,8 @@ class NativeEngine:
         self._actions: dict[str, tuple] = {}
         self._index: dict[str, list[Fact]] = {}
         self._reachable: set[Fact] = set()
+        self._goal_preds: set[str] = set()
+        self._goal_dirty, self._goal_met = True, False
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, path_or_data: str | Path | dict[str, Any]) -> None:
@@ -277,6 +288,7 @@ class NativeEngine:
         self.able = {kind: unary(pred) for kind, pred in _ABLE.items()}
         self.receptacles = sorted(self.recep_loc)
         self.name = g.names
+        self._goal_preds = set(_heads(g.goal)) - {"and", "or", "not", "exists", "="}
         # Facts an action may delete although they are false: hot / cool (heat deletes iscool,
         # cool deletes ishot) when the object can be taken to a microwave / fridge, and ison.
         # Relaxed reachability of alfred.pddl: an object can be held iff pickupable and in a
@@ -293,6 +305,7 @@ class NativeEngine:
         for f in facts:
             self.facts.add(f)
             self.deleted.discard(f)
+            self._goal_dirty |= f[0] in self._goal_preds
 
     def _del(self, *facts: Fact) -> None:
         # textworld records every delete effect of the operator fast-downward grounded, whether
@@ -303,6 +316,7 @@ class NativeEngine:
             if f in self.facts or f in self._reachable:
                 self.facts.discard(f)
                 self.deleted.add(f)
+                self._goal_dirty |= f[0] in self._goal_preds
 
     def _location(self) -> str:
         return next(f[2] for f in self.facts if f[0] == "atlocation" and f[1] == self.agent)
@@ -467,56 +481,60 @@ class NativeEngine:
 
     # -- goal ------------------------------------------------------------------------------
     def _won(self) -> bool:
-        index: dict[str, list[Fact]] = {}
-        for f in self.facts:
-            index.setdefault(f[0], []).append(f)
-        self._index = index
-        return any(True for _ in self._solve([self.game.goal], {}, [0]))
+        # re-evaluated only after a fact of a predicate the goal names has changed
+        if self._goal_dirty:
+            index: dict[str, list[Fact]] = {}
+            for f in self.facts:
+                index.setdefault(f[0], []).append(f)
+            self._index = index
+            self._goal_met = any(True for _ in self._solve([self.game.goal], {}))
+            self._goal_dirty = False
+        return self._goal_met
 
-    def _solve(self, goals: list, env: dict[str, str], counter: list[int]):
-        """Bindings that satisfy the conjunction ``goals`` (atoms bind variables, like a join)."""
+    def _solve(self, goals: list, env: dict[str, str]):
+        """Bindings that satisfy the conjunction ``goals`` (atoms bind variables, like a join);
+        quantified variables are unique (``NativeGame.goal`` is renamed apart)."""
         if not goals:
             yield env
             return
-        # Flatten and/exists first (renaming quantified variables apart), then atoms, then the rest.
+        # Flatten and/exists first, then match atoms against the facts, then test the rest.
         for i, g in enumerate(goals):
             if g[0] == "and":
-                yield from self._solve(goals[:i] + list(g[1:]) + goals[i + 1:], env, counter)
+                yield from self._solve(goals[:i] + list(g[1:]) + goals[i + 1:], env)
                 return
             if g[0] == "exists":
-                counter[0] += 1
-                ren = {v: f"{v}#{counter[0]}" for v, _ in _typed(g[1])}
-                yield from self._solve(goals[:i] + [_rename(g[2], ren)] + goals[i + 1:], env, counter)
+                yield from self._solve(goals[:i] + [g[2]] + goals[i + 1:], env)
                 return
-        for i, g in enumerate(goals):
-            if g[0] not in ("not", "or", "="):
-                rest = goals[:i] + goals[i + 1:]
-                args = g[1:]
-                for f in self._index.get(g[0], ()):
-                    if len(f) != len(g):
-                        continue
-                    new = dict(env)
-                    for x, v in zip(args, f[1:], strict=True):
-                        x = new.get(x, x)
-                        if x.startswith("?"):
-                            new[x] = v
-                        elif x != v:
-                            break
-                    else:
-                        yield from self._solve(rest, new, counter)
-                return
+        atoms = [(sum(x.startswith("?") and x not in env for x in g[1:]), len(self._index.get(g[0], ())), i)
+                 for i, g in enumerate(goals) if g[0] not in ("not", "or", "=")]
+        if atoms:  # the most constrained atom first (fewest free variables, then fewest facts)
+            i = min(atoms)[2]
+            g, rest = goals[i], goals[:i] + goals[i + 1:]
+            for f in self._index.get(g[0], ()):
+                if len(f) != len(g):
+                    continue
+                new = dict(env)
+                for x, v in zip(g[1:], f[1:], strict=True):
+                    x = new.get(x, x)
+                    if x.startswith("?"):
+                        new[x] = v
+                    elif x != v:
+                        break
+                else:
+                    yield from self._solve(rest, new)
+            return
         g, rest = goals[0], goals[1:]
-        if self._holds(g, env, counter):
-            yield from self._solve(rest, env, counter)
+        if self._holds(g, env):
+            yield from self._solve(rest, env)
 
-    def _holds(self, g: list, env: dict[str, str], counter: list[int]) -> bool:
+    def _holds(self, g: list, env: dict[str, str]) -> bool:
         if g[0] == "not":
-            return not any(True for _ in self._solve([g[1]], env, counter))
+            return not any(True for _ in self._solve([g[1]], env))
         if g[0] == "or":
-            return any(any(True for _ in self._solve([h], env, counter)) for h in g[1:])
+            return any(any(True for _ in self._solve([h], env)) for h in g[1:])
         if g[0] == "=":
             return env.get(g[1], g[1]) == env.get(g[2], g[2])
-        return any(True for _ in self._solve([g], env, counter))
+        return any(True for _ in self._solve([g], env))
 
     # -- textworld's engine API ------------------------------------------------------------
     def _state(self, feedback: str) -> NativeState:
@@ -529,6 +547,7 @@ class NativeEngine:
             raise InvalidArgument("NativeEngine: load() a game before reset()")
         self.facts = set(self.game.init)
         self.deleted = set()
+        self._goal_dirty = True
         look = self._look(bound=False)
         return self._state(_INTRO.format(look=look, task=self.game.task))
 
@@ -548,13 +567,30 @@ class NativeEngine:
         self._actions = {}
 
 
-def _rename(formula: Any, ren: dict[str, str]) -> Any:
-    if isinstance(formula, list):
-        if formula and formula[0] == "exists":
-            inner = {k: v for k, v in ren.items() if k not in {name for name, _ in _typed(formula[1])}}
-            return [formula[0], formula[1], _rename(formula[2], inner)]
-        return [_rename(x, ren) for x in formula]
-    return ren.get(formula, formula)
+def _heads(formula: Any):
+    """Every list head (predicate or connective) in a formula."""
+    if isinstance(formula, list) and formula:
+        if isinstance(formula[0], str):
+            yield formula[0]
+        for x in formula[1:] if formula[0] != "exists" else formula[2:]:
+            yield from _heads(x)
+
+
+def _rename_apart(formula: Any, counter: list[int] | None = None, ren: dict[str, str] | None = None) -> Any:
+    """``formula`` with every quantified variable renamed to a unique name (``?o#3``), so that
+    sibling quantifiers over the same name (``?a`` twice in the look-at goal) stay apart when
+    their conjunctions are flattened."""
+    counter = [0] if counter is None else counter
+    ren = {} if ren is None else ren
+    if not isinstance(formula, list):
+        return ren.get(formula, formula)
+    if formula and formula[0] == "exists":
+        inner = dict(ren)
+        for name, _ in _typed(formula[1]):
+            counter[0] += 1
+            inner[name] = f"{name}#{counter[0]}"
+        return [formula[0], formula[1], _rename_apart(formula[2], counter, inner)]
+    return [_rename_apart(x, counter, ren) for x in formula]
 
 
 # ======================================================================================
