@@ -274,7 +274,10 @@ class XLandEnv(MiniGridEnv):
     ``ruleset_split``: ``train`` (default) trains on all but a held-out ``test_fraction`` of the
     rulesets, and ``eval_params`` (what ``jax_ppo`` evaluates on) samples the held-out ones;
     ``test`` runs on the held-out ones, ``all`` on every ruleset (training and evaluation alike).
-    The goal is not in the observation (as in XLand-MiniGrid): an agent learns it from reward.
+    The goal is not in the observation (as in XLand-MiniGrid, built for agents with memory) unless
+    ``goal_obs``: then one row is appended to the view, ``(goal id, 0)`` (ids above 12 as ``(12, id −
+    12)``) and the goal's one or two (tile, colour) pairs, so a memoryless policy can condition on
+    the goal (the rules stay hidden): observations are ``(view + 1, view, 2)``.
 
     >>> env = XLandEnv("XLand-MiniGrid-R1-9x9", num_rulesets=8, chain_depth=0)
     >>> env.obs_shape, env.num_train_rulesets, env.num_eval_rulesets
@@ -285,7 +288,7 @@ class XLandEnv(MiniGridEnv):
                  benchmark_path: str | None = None, num_rulesets: int = 256, chain_depth: int = 1,
                  ruleset_seed: int = 0, num_distractors: int = 2,
                  ruleset_split: Literal["train", "test", "all"] = "train", test_fraction: float = 0.2,
-                 show_carried: bool = True, **env_kwargs: Any):
+                 show_carried: bool = True, goal_obs: bool = False, **env_kwargs: Any):
         import xminigrid
 
         from rewardlab.jax import xland_rulesets as xr
@@ -315,6 +318,19 @@ class XLandEnv(MiniGridEnv):
         self.default_params = cls(**fields, benchmark=as_jax(train))
         self._eval_params = cls(**fields, benchmark=as_jax(held_out))
         self.num_train_rulesets, self.num_eval_rulesets = len(train.goals), len(held_out.goals)
+        self.goal_obs = bool(goal_obs)
+        if self.goal_obs:
+            v = self.obs_shape[1]
+            self.obs_shape = (v + 1, v, 2)
+
+    def _obs(self, timestep: Any) -> jax.Array:
+        obs = super()._obs(timestep)
+        if not self.goal_obs:
+            return obs
+        g = timestep.state.goal_encoding.astype(jnp.uint8)
+        gid = jnp.stack([jnp.minimum(g[0], 12), jnp.maximum(g[0], 12) - 12]).astype(jnp.uint8)  # within [0, 12]
+        row = jnp.zeros((1,) + obs.shape[1:], jnp.uint8).at[0, 0].set(gid).at[0, 1].set(g[1:3]).at[0, 2].set(g[3:5])
+        return jnp.concatenate([obs, row], 0)
 
     @property
     def eval_params(self) -> Any:
@@ -509,7 +525,8 @@ def make_xland(task: str, *, rulesets: Literal["generated"] = "generated", bench
                benchmark_path: str | None = None, num_rulesets: int = 256, chain_depth: int = 1,
                ruleset_seed: int = 0, num_distractors: int = 2,
                ruleset_split: Literal["train", "test", "all"] = "train", test_fraction: float = 0.2,
-               show_carried: bool = True, max_steps: int | None = None, view_size: int = 5) -> JaxGymEnv:
+               show_carried: bool = True, goal_obs: bool = False, max_steps: int | None = None,
+               view_size: int = 5) -> JaxGymEnv:
     """``rewardlab.make("minigrid/XLand-MiniGrid-<layout>", ...)``: see ``XLandEnv`` for the kwargs."""
     return JaxGymEnv(XLandEnv(task, **_xland_kwargs(locals())))
 

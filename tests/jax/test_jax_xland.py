@@ -196,6 +196,21 @@ def test_reset_samples_a_ruleset_under_vmap_and_evaluation_samples_held_out_ones
     assert np.all(np.asarray(ts2.state.step_num) == 1)
 
 
+def test_goal_obs_appends_the_goal_to_the_view():
+    from rewardlab.jax.envs import _spaces
+
+    env = make_env(ENV, num_rulesets=16, chain_depth=0, goal_obs=True)
+    obs, ts = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(jax.random.split(jax.random.PRNGKey(0), 32),
+                                                              env.default_params)
+    obs, goals = np.asarray(obs), np.asarray(ts.state.goal_encoding)
+    assert env.obs_shape == (6, 5, 2) and obs.shape == (32, 6, 5, 2)
+    np.testing.assert_array_equal(obs[:, 5, 0, 0], goals[:, 0])  # goal id (AgentHold 1, AgentNear 3, TileNear 4)
+    np.testing.assert_array_equal(obs[:, 5, 1], goals[:, 1:3])
+    np.testing.assert_array_equal(obs[:, 5, 2], goals[:, 3:5])
+    assert (obs[:, 5, 3:] == 0).all() and len(set(map(bytes, obs[:, 5]))) > 4
+    assert all(_spaces(env)[0].contains(o) for o in obs)
+
+
 def test_ruleset_split_parts_are_disjoint_and_cover_the_benchmark():
     bench = xr.load_benchmark(xr.generated_benchmark_path(50, chain_depth=1, seed=0))
     tr, te = xr.split_benchmark(bench, "train", 0.2), xr.split_benchmark(bench, "test", 0.2)
