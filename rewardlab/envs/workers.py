@@ -285,6 +285,29 @@ def _merge_info(out: dict[str, Any], info: dict[str, Any], offset: int, n: int) 
     return out
 
 
+def _merge_infos(infos: list[dict[str, Any]], offsets: list[int], n: int) -> dict[str, Any]:
+    """All groups' infos as one batch: :func:`_merge_info` per group, with a fast path for a key that
+    every copy has (same dtype and shape in every group): one concatenation."""
+    out: dict[str, Any] = {}
+    keys = dict.fromkeys(k for info in infos for k in info)
+    for key in keys:
+        if key.startswith("_") and key[1:] in keys:
+            continue  # a mask, handled with its key
+        values = [info.get(key) for info in infos]
+        masks = [info.get("_" + key) for info in infos]
+        v0 = values[0]
+        if (type(v0) is np.ndarray and all(type(v) is np.ndarray and v.dtype == v0.dtype
+                                            and v.shape[1:] == v0.shape[1:] for v in values)
+                and all(m is not None and m.all() for m in masks)):
+            out[key] = np.concatenate(values)
+            out["_" + key] = np.ones(n, dtype=np.bool_)
+            continue
+        for value, mask, offset in zip(values, masks, offsets, strict=True):
+            if value is not None:
+                _merge_info(out, {key: value} if mask is None else {key: value, "_" + key: mask}, offset, n)
+    return out
+
+
 # -- the vector env ------------------------------------------------------------------------
 class WorkerVectorEnv(VectorEnv):
     """``num_envs`` copies stepped by ``workers`` processes, each owning a ``SyncVectorEnv`` of its share.
@@ -448,11 +471,11 @@ class WorkerVectorEnv(VectorEnv):
                 group_options = {**options, "reset_mask": mask[a:b].copy()}
             self._send(i, ("reset", {"seed": seeds[a:b], "options": group_options}))
             asked.append(i)
-        infos: dict[str, Any] = {}
+        group_infos = []
         for i in asked:
-            obs, info = self._recv(i, "reset")
-            self._last_obs[i] = obs
-            _merge_info(infos, info, self._bounds[i][0], self.num_envs)
+            self._last_obs[i], info = self._recv(i, "reset")
+            group_infos.append(info)
+        infos = _merge_infos(group_infos, [self._bounds[i][0] for i in asked], self.num_envs)
         return _concat(self.single_observation_space, list(self._last_obs)), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -462,11 +485,9 @@ class WorkerVectorEnv(VectorEnv):
         for i, part in enumerate(parts):
             self._send(i, ("step", part))
         results = self._gather("step")
-        infos: dict[str, Any] = {}
-        for i, (obs, _, _, _, info) in enumerate(results):
-            self._last_obs[i] = obs
-            if info:
-                _merge_info(infos, info, self._bounds[i][0], self.num_envs)
+        for i, result in enumerate(results):
+            self._last_obs[i] = result[0]
+        infos = _merge_infos([r[4] for r in results], [a for a, _ in self._bounds], self.num_envs)
         obs = _concat(self.single_observation_space, self._last_obs)
         rewards = np.concatenate([r[1] for r in results])
         terminations = np.concatenate([r[2] for r in results])
