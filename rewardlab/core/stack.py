@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -195,8 +196,9 @@ class RewardStack:
                     rows[k][...] = gated[name]
         # total = ((0 + part_0) + part_1) + ...: float32, in term order (the template's total row is 0).
         np.add.reduce(parts, axis=0, out=total, initial=0.0)
-        if not np.isfinite(total).all():
-            # One finiteness check per step; find the culprit only when it fails.
+        if not math.isfinite(np.add.reduce(total)) and not np.isfinite(total).all():
+            # One finiteness check per step (a non-finite value makes the sum non-finite; a sum
+            # that overflowed is checked value by value); find the culprit only when it fails.
             for k, name in enumerate(self.names):
                 bad = np.flatnonzero(~np.isfinite(parts[k]))
                 if len(bad):

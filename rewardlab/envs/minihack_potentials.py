@@ -33,27 +33,26 @@ def _distance_to(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> n
 
 
 def _distance_to_small(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:
-    """``_distance_to`` for a few envs: ``bytes.find`` over each env's map (memchr) and integer
-    arithmetic in Python, two NumPy calls in all. Potentials run right after a NetHack step has
-    flushed the CPU caches, where each of ``_distance_to_batch``'s ~15 NumPy calls costs a few
-    µs; the values are the same (integers, then one float32 cast)."""
+    """``_distance_to`` for a few envs: one ``bytes.find`` (memchr) walk over the batch's map
+    bytes, hit by hit, with integer arithmetic in Python; two NumPy calls in all. Potentials run
+    right after a NetHack step has flushed the CPU caches, where each of ``_distance_to_batch``'s
+    ~15 NumPy calls costs a few µs; the values are the same (integers, then one float32 cast)."""
     n, h, w = chars.shape
     size = h * w
     find = chars.tobytes().find
-    needle = char.encode("latin-1")
-    out = []
-    for i, (px, py) in enumerate(pos.tolist()):
-        lo, hi = i * size, (i + 1) * size
-        best = cap
-        j = find(needle, lo, hi)
-        while j >= 0:
-            y, x = divmod(j - lo, w)
-            d = max(abs(x - px), abs(y - py))
-            if d < best:
-                best = d
-            j = find(needle, j + 1, hi)
-        out.append(best)
-    return np.array(out, np.float64).astype(np.float32)
+    code = ord(char)
+    best = [cap] * n
+    xy = pos.tolist()
+    j = find(code)
+    while j >= 0:
+        i, rest = divmod(j, size)
+        y, x = divmod(rest, w)
+        px, py = xy[i]
+        d = max(abs(x - px), abs(y - py))
+        if d < best[i]:
+            best[i] = d
+        j = find(code, j + 1)
+    return np.array(best, np.float64).astype(np.float32)
 
 
 def _distance_to_batch(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:
@@ -84,6 +83,7 @@ def stairs_distance(cap: float = 20.0) -> Callable:
         dist = _distance_to(chars, pos, ">", cap)
         return np.divide(dist, -cap, out=dist)  # = -dist / cap, bit for bit (IEEE division is sign-symmetric)
 
+    phi.rowwise = True  # each env's value reads only its own row (see rewardlab.shaping.potential)
     return phi
 
 
@@ -116,4 +116,5 @@ def keyroom_progress(cap: float = 20.0) -> Callable:
         # nothing on the success step (an unshifted Φ = 2 there would be a −2 cliff).
         return stage - 2.0 - dist / cap
 
+    phi.rowwise = True
     return phi

@@ -32,6 +32,13 @@ def phi(obs, info):
     return np.asarray(obs, np.float32)[:, 0] * np.float32(0.7) + np.asarray(info["x"], np.float32)
 
 
+def phi_rowwise(obs, info):
+    return phi(obs, info)
+
+
+phi_rowwise.rowwise = True  # Φ(s₀) of new episodes from one call on the whole reset batch
+
+
 def bits(x) -> np.ndarray:
     return np.asarray(x, np.float32).view(np.uint32)
 
@@ -224,11 +231,14 @@ def make_venv(mode):
 
 @pytest.mark.parametrize("mode", [AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP])
 @pytest.mark.parametrize("weights", WEIGHTS[:3])
-def test_shaped_vector_env_matches_a_recomputation_from_the_raw_env(mode, weights):
+@pytest.mark.parametrize("rowwise", [False, True])
+def test_shaped_vector_env_matches_a_recomputation_from_the_raw_env(mode, weights, rowwise):
     """Every reward, info["reward_terms"] entry and episode statistic, recomputed from a twin env."""
     weights = weights[:3]
     penalty = 0.01
-    env = ShapedVectorEnv(make_venv(mode), RewardStack(make_terms(penalty)[:3], weights))
+    terms = [EnvReward(), StepPenalty(penalty), PotentialShaping(phi_rowwise if rowwise else phi, gamma=GAMMA)]
+    assert terms[2]._rowwise == rowwise
+    env = ShapedVectorEnv(make_venv(mode), RewardStack(terms, weights))
     twin = make_venv(mode)
     w = np.asarray(weights, np.float32)
     obs, _ = env.reset(seed=3)
