@@ -52,7 +52,7 @@ def _distance_to_small(chars: np.ndarray, pos: np.ndarray, char: str, cap: float
         if d < best[i]:
             best[i] = d
         j = find(code, j + 1)
-    return np.array(best, np.float64).astype(np.float32)
+    return np.array(best, np.float32)  # each int or float rounded to float32 once, as astype does
 
 
 def _distance_to_batch(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:

@@ -153,13 +153,14 @@ class PotentialShaping(Term):
     def observe_reset(self, obs: Any, info: dict, env_ids: np.ndarray) -> None:
         if len(env_ids) == 0:
             return
-        if len(self._cache) <= int(np.max(env_ids)):
-            self.bind(int(np.max(env_ids)) + 1)
+        last = max(np.asarray(env_ids).tolist())  # (a few ids: cheaper than np.max)
+        if len(self._cache) <= last:
+            self.bind(last + 1)
         if self._rowwise:
             phi_all = np.asarray(self.phi(obs, info), np.float32).reshape(-1)
-            if len(phi_all) <= int(np.max(env_ids)):
+            if len(phi_all) <= last:
                 raise TermOutputError(f"potential {self.potential_name!r} returned {len(phi_all)} values for a "
-                                      f"batch with env {int(np.max(env_ids))}")
+                                      f"batch with env {last}")
             phi0 = phi_all[env_ids]
             if self.scale != 1.0:
                 phi0 = phi0 * self.scale
@@ -169,7 +170,7 @@ class PotentialShaping(Term):
             raise TermOutputError(f"potential {self.potential_name!r} must return finite values, got {phi0!r}")
         self._cache[env_ids] = phi0
         self._valid[env_ids] = True
-        self._all_valid = bool(self._valid.all())
+        self._all_valid = np.count_nonzero(self._valid) == len(self._valid)
 
     def _evaluate_into(self, t: Transition, out: np.ndarray, full: bool) -> bool:
         # The stack's fused path: the whole bound batch with every Φ(s) cached (every step of
