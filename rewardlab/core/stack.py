@@ -88,12 +88,10 @@ class RewardStack:
         # writes into its row, False = called and checked.
         self._plan = []
         for k, (term, w) in enumerate(zip(terms, self.weights, strict=True)):
-            constant = getattr(term, "_constant", None)
-            into = getattr(term, "_evaluate_into", None)
-            if constant is not None and constant() is not None:
+            if _fusable(term, "_constant") and term._constant() is not None:
                 direct = None
             else:
-                direct = into is not None and type(term)._evaluate_into is not _NO_INTO
+                direct = _fusable(term, "_evaluate_into") and type(term)._evaluate_into is not _NO_INTO
             self._plan.append((k, term, w, direct))
         self._constants: list[tuple[Any, float]] = []
         self._templates: dict[int, np.ndarray] = {}
@@ -242,6 +240,17 @@ class RewardStack:
         extra = (f", clip={self.clip}" if self.clip else "") + (f", gate={self.gate!r}" if self.gate else "")
         extra += f", normalize={self.normalize!r}" if self.normalize else ""
         return f"RewardStack({inner}{extra})"
+
+
+def _fusable(term: Any, hook: str) -> bool:
+    """Whether ``term`` has the fused-evaluation ``hook`` from a class at or below the one that
+    defines its ``__call__`` (a subclass that overrides ``__call__`` only is called instead)."""
+    if not hasattr(term, hook):
+        return False
+    mro = type(term).__mro__
+    owner = next((c for c in mro if hook in vars(c)), None)
+    call_owner = next((c for c in mro if "__call__" in vars(c)), None)
+    return owner is not None and call_owner is not None and issubclass(owner, call_owner)
 
 
 def _raised_at(e: BaseException) -> str:

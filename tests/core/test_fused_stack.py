@@ -178,6 +178,22 @@ def test_template_rows_are_not_shared_between_steps():
     assert not stack.all_ids.flags.writeable
 
 
+def test_a_subclass_that_overrides_call_is_called_not_fused():
+    class Doubled(StepPenalty):
+        def __call__(self, t):
+            return 2.0 * super().__call__(t)
+
+    class Plus(EnvReward):
+        def __call__(self, t):
+            return super().__call__(t) + np.float32(1.0)
+
+    stack = RewardStack([Plus(), Doubled(0.25)])
+    assert [d for *_, d in stack._plan] == [False, False]
+    stack.bind(2)
+    t = Transition(None, None, None, np.array([1.0, 2.0]), np.zeros(2, bool), np.zeros(2, bool), {}, stack.all_ids)
+    np.testing.assert_array_equal(stack.evaluate(t), np.float32([[2.0, 3.0], [-0.5, -0.5], [1.5, 2.5]]))
+
+
 def test_the_total_is_summed_onto_zero_as_before():
     """All parts -0.0: the reference's zeros + parts gives +0.0, so must the fused sum."""
     t = Transition(None, None, None, np.array([-0.0, 2.0]), np.zeros(2, bool), np.zeros(2, bool))
