@@ -59,6 +59,8 @@ class JaxPPOTrainer:
         try:
             self.env = make_env(env_id, **env_kwargs)
         except Exception as e:  # an InvalidArgument naming the bad id/kwarg
+            if env_id.startswith(("gymnax/", "minigrid/")):  # a JAX env that could not be built as asked
+                raise ConfigError(f"env ({env_id}): {e}") from e
             raise ConfigError(f"env.id: agent jax_ppo needs a JAX env (gymnax/<id> or minigrid/<id>): {e}") from e
         self.stack = build_jax_stack(reward_specs, self.env, gamma=gamma, clip=clip)
         self.ppo = make_train(self.env, self.stack, self.cfg, num_envs=n_envs, total_steps=total_steps, gamma=gamma)

@@ -146,3 +146,12 @@ def test_cli_run_of_variants_ends_with_the_comparison_table_and_plot(tmp_path, c
     res = json.loads((run / "results.json").read_text())
     assert [v["name"] for v in res["variants"]] == ["plain", "penalised"]
     assert all(v["seeds"] == 5 for v in res["variants"]) and (run / "compare.png").stat().st_size > 0
+
+
+def test_a_jax_env_built_with_bad_kwargs_is_named_as_such_and_a_non_jax_env_is_refused(tmp_path):
+    bad_kwargs = {**BASE, "env": {"id": "minigrid/MiniGrid-DoorKey-5x5", "n_envs": 2, "kwargs": {"no_such": 1}}}
+    with pytest.raises(ConfigError, match=r"env \(minigrid/MiniGrid-DoorKey-5x5\): .*no_such") as e:
+        run_experiment(parse_config(bad_kwargs), out=tmp_path)
+    assert "needs a JAX env" not in str(e.value)
+    with pytest.raises(ConfigError, match="agent jax_ppo needs a JAX env"):
+        run_experiment(parse_config({**BASE, "env": {"id": "CartPole-v1", "n_envs": 2}}), out=tmp_path)
