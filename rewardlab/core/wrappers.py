@@ -209,7 +209,8 @@ def merge_final_info(info: dict[str, Any], final: dict[str, Any], rows: np.ndarr
         take = rows if fmask is None else rows & fmask
         if isinstance(cur, np.ndarray) and isinstance(fval, np.ndarray) and cur.shape == fval.shape:
             merged = cur.copy()
-            merged[take] = fval[take]
+            for i in take.nonzero()[0].tolist():  # few rows end per step: slices beat a boolean gather/scatter
+                merged[i : i + 1] = fval[i : i + 1]
             out[key] = merged
             cmask = info.get("_" + key)
             out["_" + key] = take if cmask is None else cmask | take
