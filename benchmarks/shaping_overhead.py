@@ -10,11 +10,16 @@ machine only the ratio within one run is meaningful).
 
     python benchmarks/shaping_overhead.py [--env minihack/Room-Random-5x5] [--steps 4000] [--repeats 5]
     python benchmarks/shaping_overhead.py --profile [--steps 4000]
+    python benchmarks/shaping_overhead.py --hot
 
 ``--profile`` runs the shaped env alone with ``perf_counter`` around each piece of the wrapper's
 step, inside the real loop (the pieces run right after a NetHack step, as in training), and
 prints microseconds per vector step; nested pieces are indented under the piece that calls
 them. The timers themselves cost ~0.2 µs each.
+
+``--hot`` replays one recorded vector step (one where no episode ends, then one where some do)
+through the shaped wrapper many times in a row, so the wrapper runs with warm caches: its
+floor, to compare with the in-loop overhead (where each piece runs after a NetHack step).
 """
 
 from __future__ import annotations
@@ -41,9 +46,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=4000, help="vector steps per block")
     p.add_argument("--repeats", type=int, default=5, help="interleaved raw/shaped blocks")
     p.add_argument("--profile", action="store_true", help="time the pieces of the shaped step instead")
+    p.add_argument("--hot", action="store_true", help="time the wrapper on replayed steps (warm caches)")
     args = p.parse_args()
     if args.profile:
         profile(args)
+        return
+    if args.hot:
+        hot(args)
         return
 
     load_before = os.getloadavg()[0]
@@ -135,6 +144,30 @@ def profile(args: argparse.Namespace) -> None:
         print(f"  {name:38s} {v * us:8.1f}")
     top = sum(v for k, v in acc.items() if not k.startswith(" "))
     print(f"  {'rest of the wrapper (untimed)':38s} {(whole - inner - top) * us:8.1f}")
+
+
+def hot(args: argparse.Namespace) -> None:
+    """µs of wrapper overhead per replayed vector step, with warm caches (the overhead's floor)."""
+    raw = rewardlab.make_vec(args.env, args.num_envs)
+    shaped = ShapedVectorEnv(raw, build_stack(TERMS, gamma=0.99))
+    shaped.reset(seed=0)
+    rng = np.random.default_rng(0)
+    recorded: dict[str, tuple] = {}
+    while len(recorded) < 2:
+        out = raw.step(rng.integers(0, raw.single_action_space.n, args.num_envs))
+        recorded.setdefault("some episodes end" if (out[2] | out[3]).any() else "no episode ends", out)
+    actions = np.zeros(args.num_envs, np.int64)
+    print(f"env {args.env}, {args.num_envs} envs, stack: {shaped.stack!r}; "
+          f"load average (1 min): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    for name in ("no episode ends", "some episodes end"):
+        shaped.env.step = lambda _a, out=recorded[name]: out
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(3000):
+                shaped.step(actions)
+            best = min(best, (time.perf_counter() - t0) / 3000)
+        print(f"hot wrapper overhead, step where {name}: {best * 1e6:6.1f} us per vector step")
 
 
 if __name__ == "__main__":
