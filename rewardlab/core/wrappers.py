@@ -18,6 +18,7 @@ return into a transformed one, so it is refused; an action wrapper below it (``C
 
 from __future__ import annotations
 
+import math
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,7 +162,7 @@ class _EpisodeAccumulator:
         sums = self.sums.copy()
         true, length = self.true.copy(), self.length
         for j, i in enumerate(ids):
-            s = None if success is None or np.isnan(success[j]) else float(success[j])
+            s = None if success is None or math.isnan(success[j]) else float(success[j])
             column = sums[:, i].tolist()
             self.finished.append(
                 EpisodeRecord(
@@ -381,7 +382,7 @@ class ShapedVectorEnv(VectorWrapper):
         info["reward_terms"] = parts
         info["reward_env"] = env_r
         ended_mask = done if active is None else done & active
-        ended = np.flatnonzero(ended_mask) if any_done else ()
+        ended = ended_mask.nonzero()[0] if any_done else ()
         if len(ended):
             info["episode_stats"] = self._stats.finish(ended, _success_of(t_info, ended), trunc[ended])
             info["_episode_stats"] = ended_mask

@@ -22,12 +22,13 @@ def _need(info: dict | None, key: str) -> np.ndarray:
 
 
 _SMALL_BATCH = 32  # up to this many envs, scanning the map bytes per env beats NumPy's calls
+_UINT8 = np.dtype(np.uint8)
 
 
 def _distance_to(chars: np.ndarray, pos: np.ndarray, char: str, cap: float) -> np.ndarray:
     """Chebyshev distance from each env's agent to the nearest visible ``char`` (≤ cap)."""
     n, h, w = chars.shape
-    if n <= _SMALL_BATCH and chars.dtype == np.uint8:
+    if n <= _SMALL_BATCH and chars.dtype == _UINT8:
         return _distance_to_small(chars, pos, char, cap)
     return _distance_to_batch(chars, pos, char, cap)
 

@@ -138,7 +138,9 @@ class PotentialShaping(Term):
         self._all_valid = False
 
     def _phi(self, obs: Any, info: dict | None, n: int) -> np.ndarray:
-        value = np.asarray(self.phi(obs, info), np.float32).reshape(-1)
+        value = np.asarray(self.phi(obs, info), np.float32)
+        if value.ndim != 1:
+            value = value.reshape(-1)
         if value.shape != (n,):
             raise TermOutputError(f"potential {self.potential_name!r} must return {n} values, got shape {value.shape}")
         # Finiteness: a non-finite Φ makes this term's output non-finite, and the stack's
