@@ -13,10 +13,11 @@ thread count mid-training.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
-__all__ = ["torch_threads"]
+__all__ = ["torch_threads", "usable_cores"]
 
 
 @contextlib.contextmanager
@@ -37,3 +38,11 @@ def torch_threads(n: int) -> Iterator[None]:
     finally:
         if prev != n:
             torch.set_num_threads(prev)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)

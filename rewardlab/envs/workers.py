@@ -43,6 +43,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from rewardlab.core.threads import usable_cores
 from rewardlab.errors import InvalidArgument
 
 __all__ = ["WorkerVectorEnv", "WorkerError", "split_sizes", "usable_cores"]
@@ -52,14 +53,6 @@ _ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.Multi
 
 class WorkerError(RuntimeError):
     """A worker process of a :class:`WorkerVectorEnv` raised or died; the vector env is closed."""
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def split_sizes(num_envs: int, workers: int) -> tuple[int, ...]:

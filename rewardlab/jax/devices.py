@@ -29,11 +29,13 @@ def request_host_devices() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if _FLAG in flags:
         return
+    from rewardlab.core.threads import usable_cores
+
     wanted = os.environ.get("REWARDLAB_JAX_HOST_DEVICES")
     try:
-        n = int(wanted) if wanted else len(os.sched_getaffinity(0))
-    except (ValueError, AttributeError):  # a typo, or a platform without sched_getaffinity
-        n = os.cpu_count() or 1
+        n = int(wanted) if wanted else usable_cores()
+    except ValueError:  # a typo in the variable: one device per core
+        n = usable_cores()
     if n > 1:
         os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={n}".strip()
 
