@@ -331,6 +331,7 @@ class ShapedVectorEnv(VectorWrapper):
         # A vector env made with copy=False returns the same buffer every step, overwritten in
         # place: without a copy, the terms would see obs == next_obs.
         self._copy_obs = not getattr(env.unwrapped, "copy", True)
+        self._pending: tuple[Any] | None = None  # step_async's actions, until step_wait
 
     def reset(self, *, seed=None, options=None):
         obs, info = self.env.reset(seed=seed, options=options)
@@ -342,7 +343,31 @@ class ShapedVectorEnv(VectorWrapper):
         return obs, info
 
     def step(self, actions):
-        obs, env_r, term, trunc, info = self.env.step(actions)
+        return self._shape(actions, self.env.step(actions))
+
+    def step_async(self, actions) -> None:
+        """Start a step on a vector env that can step in the background (``WorkerVectorEnv``,
+        ``AsyncVectorEnv``) and return at once; :meth:`step_wait` collects it, shaped. Between
+        the two the caller is free, e.g. to compute another group's actions (docs/benchmarks.md
+        measures what that overlap buys on this machine)."""
+        if not hasattr(self.env, "step_async") or self._action_maps:
+            raise InvalidArgument(f"step_async needs a vector env that steps in the background directly below "
+                                  f"ShapedVectorEnv (WorkerVectorEnv or AsyncVectorEnv), got {self.env!r}")
+        if self._pending is not None:
+            raise InvalidArgument("step_async called twice without step_wait in between")
+        self.env.step_async(actions)
+        self._pending = (actions,)
+
+    def step_wait(self):
+        """The step started by :meth:`step_async`, shaped: what :meth:`step` returns."""
+        if self._pending is None:
+            raise InvalidArgument("step_wait called without a pending step_async")
+        (actions,), self._pending = self._pending, None
+        return self._shape(actions, self.env.step_wait())
+
+    def _shape(self, actions, result):
+        """The wrapper's work on one vector step's ``result`` (the env's 5-tuple) for ``actions``."""
+        obs, env_r, term, trunc, info = result
         env_r = np.asarray(env_r)
         term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
         done = term | trunc

@@ -118,10 +118,10 @@ def _make_workers(target: str | EnvSpec, num_envs: int, kwargs: dict[str, Any],
     """``WorkerVectorEnv`` over ``num_envs`` copies, with the spec ``gymnasium.make_vec`` would record."""
     from rewardlab.envs.workers import WorkerVectorEnv
 
-    unknown = sorted(set(vector_kwargs) - {"workers", "inline", "context", "daemon"})
+    unknown = sorted(set(vector_kwargs) - {"workers", "inline", "context", "daemon", "pin"})
     if unknown:
         raise InvalidArgument(f"vector_kwargs for vectorization_mode='workers' may hold workers, inline, "
-                              f"context, daemon; got {unknown}")
+                              f"context, daemon, pin; got {unknown}")
     fn = functools.partial(_make_copy, target, dict(kwargs), list(wrappers))
     venv = WorkerVectorEnv([fn] * num_envs, autoreset_mode=autoreset_mode, **vector_kwargs)
     spec = copy.deepcopy(target if isinstance(target, EnvSpec) else gym.spec(target))

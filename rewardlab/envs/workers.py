@@ -46,7 +46,7 @@ from gymnasium.vector.utils import batch_space
 from rewardlab.core.threads import usable_cores
 from rewardlab.errors import InvalidArgument
 
-__all__ = ["WorkerVectorEnv", "WorkerError", "split_sizes", "usable_cores"]
+__all__ = ["WorkerVectorEnv", "WorkerError", "split_sizes", "usable_cores", "worker_cores"]
 
 _ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
@@ -140,9 +140,12 @@ def _hello(venv: SyncVectorEnv) -> dict[str, Any]:
             "metadata": venv.metadata, "render_mode": venv.render_mode}
 
 
-def _worker(payload: bytes, autoreset_mode: AutoresetMode, conn: Any, inherited: list[Any]) -> None:
+def _worker(payload: bytes, autoreset_mode: AutoresetMode, conn: Any, inherited: list[Any],
+            core: int | None = None) -> None:
     """Build the group's ``SyncVectorEnv`` and serve commands until ``close`` (or the parent goes away)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it closes us
+    if core is not None:
+        _pin(core)
     for other in inherited:  # the main process's pipe ends, inherited through fork: held here, a pipe
         other.close()        # would not report the main process's (or another worker's) death
     venv = None
@@ -177,6 +180,32 @@ def _worker(payload: bytes, autoreset_mode: AutoresetMode, conn: Any, inherited:
             except Exception:  # noqa: BLE001  (already failing; the first error is the one reported)
                 pass
         conn.close()
+
+
+def _pin(core: int) -> None:
+    """Keep this process on ``core`` (best effort: not every platform lets a process choose)."""
+    try:
+        os.sched_setaffinity(0, {core})
+    except (AttributeError, OSError):
+        pass
+
+
+def worker_cores(groups: int, inline: bool) -> list[int | None]:
+    """The core each group's worker is pinned to (``None``: not pinned; the inline group is never).
+
+    A pipe write wakes its reader on the writer's core when it can (Linux's "sync" wake-up), so
+    workers woken by the main process's messages tend to pile onto its core and take turns there
+    instead of stepping in parallel: on this 2-core machine two unpinned workers gave 3,677 env
+    steps/s where pinned ones gave 4,712 (docs/benchmarks.md). With more groups than usable cores,
+    none is pinned and the scheduler spreads them.
+    """
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return [None] * groups
+    if groups > len(cores):
+        return [None] * groups
+    return [None if inline and i == 0 else cores[i] for i in range(groups)]
 
 
 class _MainGroup:
@@ -315,6 +344,9 @@ class WorkerVectorEnv(VectorEnv):
         context: ``multiprocessing`` start method (``"fork"``, ``"spawn"``, ``"forkserver"``);
             default: the platform's.
         daemon: workers are daemon processes (ended with the main process).
+        pin: pin worker ``i`` to the ``i``-th usable core when there are no more groups than cores
+            (see :func:`worker_cores`), or to ``pin[i % len(pin)]`` given a list of core ids;
+            ``False``: let the scheduler place them. The main process is never pinned.
 
     Raises:
         InvalidArgument: no env functions, or ``workers`` not an integer >= 1.
@@ -323,10 +355,11 @@ class WorkerVectorEnv(VectorEnv):
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], *, workers: int | None = None,
                  inline: bool = False, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-                 context: str | None = None, daemon: bool = True):
+                 context: str | None = None, daemon: bool = True, pin: bool | Sequence[int] = True):
         self._procs: list[Any] = []
         self._conns: list[Any] = []
         self.closed = False
+        self._stepping = False  # a step_async awaits its step_wait
         env_fns = list(env_fns)
         if not env_fns:
             raise InvalidArgument("env_fns must hold at least one env function, got none")
@@ -343,6 +376,10 @@ class WorkerVectorEnv(VectorEnv):
         self._bounds = [(int(e - s), int(e)) for s, e in zip(self.group_sizes, ends, strict=True)]
         ctx = mp.get_context(context)
         forked = ctx.get_start_method() == "fork"
+        if isinstance(pin, bool):
+            cores = worker_cores(len(self._bounds), inline) if pin else [None] * len(self._bounds)
+        else:
+            cores = [None if inline and i == 0 else int(pin[i % len(pin)]) for i in range(len(self._bounds))]
         for i, (a, b) in enumerate(self._bounds):
             if inline and i == 0:
                 local = _MainGroup(env_fns[a:b], self.autoreset_mode)
@@ -352,7 +389,7 @@ class WorkerVectorEnv(VectorEnv):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, name=f"rewardlab-vec-worker-{i}", daemon=daemon,
                                args=(cloudpickle.dumps(env_fns[a:b]), self.autoreset_mode, child,
-                                     [*self._pipes(), parent] if forked else []))
+                                     [*self._pipes(), parent] if forked else [], cores[i]))
             proc.start()
             child.close()
             self._procs.append(proc)
@@ -426,9 +463,11 @@ class WorkerVectorEnv(VectorEnv):
     def _gather(self, cmd: str) -> list[Any]:
         return [self._recv(i, cmd) for i in range(len(self._conns))]
 
-    def _check_open(self) -> None:
+    def _check_open(self, cmd: str | None = None) -> None:
         if self.closed:
             raise WorkerError("the WorkerVectorEnv is closed (close() was called or a worker failed)")
+        if cmd is not None and self._stepping:  # the workers' next replies are the pending step's
+            raise InvalidArgument(f"{cmd} while a step_async awaits its step_wait: call step_wait first")
 
     # -- Gymnasium VectorEnv API -------------------------------------------------------------
     def reset(self, *, seed: int | list[int | None] | None = None,
@@ -438,7 +477,7 @@ class WorkerVectorEnv(VectorEnv):
         ``options={"reset_mask": mask}`` (autoreset ``DISABLED``) resets only the masked copies;
         workers with none of them are not asked.
         """
-        self._check_open()
+        self._check_open("reset")
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, int):
@@ -473,10 +512,24 @@ class WorkerVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every copy: one message to each worker, then one reply from each (they step in parallel)."""
-        self._check_open()
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: Any) -> None:
+        """Send every worker its share of ``actions`` and return at once (as ``AsyncVectorEnv.step_async``):
+        the caller works while the copies step, then collects the step with :meth:`step_wait`."""
+        self._check_open("step_async")
         parts = _split(self.action_space, actions, self._bounds)
         for i, part in enumerate(parts):
             self._send(i, ("step", part))
+        self._stepping = True
+
+    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """The step sent by :meth:`step_async`, as :meth:`step` returns it."""
+        self._check_open()
+        if not self._stepping:
+            raise InvalidArgument("step_wait called without a pending step_async")
+        self._stepping = False
         results = self._gather("step")
         for i, result in enumerate(results):
             self._last_obs[i] = result[0]
@@ -489,7 +542,7 @@ class WorkerVectorEnv(VectorEnv):
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call a method (or read an attribute) of every copy, through its wrappers; results in env order."""
-        self._check_open()
+        self._check_open("call")
         for i in range(len(self._conns)):
             self._send(i, ("call", (name, args, kwargs)))
         return tuple(x for group in self._gather("call") for x in group)
@@ -500,7 +553,7 @@ class WorkerVectorEnv(VectorEnv):
 
     def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
         """Set an attribute of every copy: one value for all, or a list/tuple of one per copy."""
-        self._check_open()
+        self._check_open("set_attr")
         if not isinstance(values, (list, tuple)):
             values = [values] * self.num_envs
         if len(values) != self.num_envs:

@@ -221,3 +221,71 @@ def test_argument_errors_are_clear():
             venv.step(np.zeros(2, np.int64))
     finally:
         venv.close()
+
+
+def test_worker_cores_pin_one_group_per_core_and_never_the_main_process(monkeypatch):
+    from rewardlab.envs import workers as W
+
+    monkeypatch.setattr(W.os, "sched_getaffinity", lambda pid: {3, 5}, raising=False)
+    assert W.worker_cores(2, inline=False) == [3, 5]
+    assert W.worker_cores(2, inline=True) == [None, 5]  # group 0 is stepped by the main process
+    assert W.worker_cores(1, inline=False) == [3]
+    assert W.worker_cores(3, inline=False) == [None, None, None]  # more groups than cores: the scheduler spreads
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux-only")
+def test_workers_run_on_the_cores_they_were_pinned_to():
+    cores = sorted(os.sched_getaffinity(0))
+    venv = WorkerVectorEnv([lambda: gym.make("CartPole-v1")] * 2, workers=1, pin=[cores[-1]])
+    try:
+        assert os.sched_getaffinity(venv.processes[0].pid) == {cores[-1]}
+        assert os.sched_getaffinity(0) == set(cores)  # the main process is left alone
+    finally:
+        venv.close()
+    venv = WorkerVectorEnv([lambda: gym.make("CartPole-v1")] * 2, workers=2, pin=False)
+    try:
+        assert all(os.sched_getaffinity(p.pid) == set(cores) for p in venv.processes)
+    finally:
+        venv.close()
+
+
+def test_step_async_then_step_wait_is_step_and_misuse_is_refused():
+    """Two shaped groups stepped with step_async/step_wait (the pipelined pattern of benchmarks/vector_modes.py)
+    give what one synchronous shaped env over the same copies gives; out-of-order calls get clear errors."""
+    reward = ["env", "step_penalty"]
+    whole = rewardlab.make_vec("CartPole-v1", 4, reward=reward, vectorization_mode="sync")
+    groups = [rewardlab.make_vec("CartPole-v1", 2, reward=reward, vectorization_mode="workers",
+                                 vector_kwargs={"workers": 1}) for _ in range(2)]
+    try:
+        obs = whole.reset(seed=7)[0]
+        assert_same(obs, np.concatenate([g.reset(seed=7 + 2 * i)[0] for i, g in enumerate(groups)]))
+        rng = np.random.default_rng(0)
+        ended = 0
+        for t in range(200):
+            a = rng.integers(0, 2, 4)
+            for i, g in enumerate(groups):
+                g.step_async(a[2 * i:2 * i + 2])
+            outs = [g.step_wait() for g in groups]
+            want = whole.step(a)
+            for k in range(4):  # obs, shaped reward, terminated, truncated
+                assert_same(want[k], np.concatenate([o[k] for o in outs]), f"step {t}, item {k}")
+            for name in ("env", "step_penalty"):
+                assert_same(want[4]["reward_terms"][name],
+                            np.concatenate([o[4]["reward_terms"][name] for o in outs]), f"step {t}, {name}")
+            ended += int((want[2] | want[3]).sum())
+        assert ended >= 10
+        g = groups[0]
+        with pytest.raises(InvalidArgument, match="step_wait called without a pending step_async"):
+            g.step_wait()
+        g.step_async(np.zeros(2, np.int64))
+        with pytest.raises(InvalidArgument, match="step_async called twice"):
+            g.step_async(np.zeros(2, np.int64))
+        with pytest.raises(InvalidArgument, match="reset while a step_async awaits its step_wait"):
+            g.unwrapped.reset(seed=0)
+        g.step_wait()
+        with pytest.raises(InvalidArgument, match="step_async needs a vector env that steps in the background"):
+            whole.step_async(np.zeros(4, np.int64))
+    finally:
+        whole.close()
+        for g in groups:
+            g.close()
