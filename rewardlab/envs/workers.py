@@ -193,11 +193,11 @@ def _pin(core: int) -> None:
 def worker_cores(groups: int, inline: bool) -> list[int | None]:
     """The core each group's worker is pinned to (``None``: not pinned; the inline group is never).
 
-    A pipe write wakes its reader on the writer's core when it can (Linux's "sync" wake-up), so
-    workers woken by the main process's messages tend to pile onto its core and take turns there
-    instead of stepping in parallel: on this 2-core machine two unpinned workers gave 3,677 env
-    steps/s where pinned ones gave 4,712 (docs/benchmarks.md). With more groups than usable cores,
-    none is pinned and the scheduler spreads them.
+    A pipe write tends to wake its reader on the writer's core (Linux's "sync" wake-up), so workers
+    woken by the main process's messages can pile onto one core and take turns there instead of
+    stepping in parallel; pinned, they do not (on this 2-core machine pinning was worth 2-7% of
+    env steps/s, docs/benchmarks.md). With more groups than usable cores, none is pinned and the
+    scheduler spreads them.
     """
     try:
         cores = sorted(os.sched_getaffinity(0))
