@@ -208,6 +208,23 @@ def worker_cores(groups: int, inline: bool) -> list[int | None]:
     return [None if inline and i == 0 else cores[i] for i in range(groups)]
 
 
+def _pinned_cores(pin: bool | Sequence[int], groups: int, inline: bool) -> list[int | None]:
+    """``WorkerVectorEnv``'s ``pin`` argument as one core (or ``None``) per group."""
+    if isinstance(pin, bool):
+        return worker_cores(groups, inline) if pin else [None] * groups
+    try:
+        usable = os.sched_getaffinity(0)
+    except AttributeError:  # not on Linux: nothing to pin to
+        return [None] * groups
+    if (isinstance(pin, (str, bytes)) or not isinstance(pin, Sequence) or not pin
+            or not all(isinstance(c, int) and not isinstance(c, bool) for c in pin)):
+        raise InvalidArgument(f"pin must be True, False or a non-empty list of core ids, got {pin!r}")
+    if not set(pin) <= usable:
+        raise InvalidArgument(f"pin lists cores {sorted(set(pin) - usable)} this process may not use "
+                              f"(usable: {sorted(usable)})")
+    return [None if inline and i == 0 else pin[i % len(pin)] for i in range(groups)]
+
+
 class _MainGroup:
     """The group the main process steps itself (``inline``): a pipe end and a process in one object.
 
@@ -376,10 +393,7 @@ class WorkerVectorEnv(VectorEnv):
         self._bounds = [(int(e - s), int(e)) for s, e in zip(self.group_sizes, ends, strict=True)]
         ctx = mp.get_context(context)
         forked = ctx.get_start_method() == "fork"
-        if isinstance(pin, bool):
-            cores = worker_cores(len(self._bounds), inline) if pin else [None] * len(self._bounds)
-        else:
-            cores = [None if inline and i == 0 else int(pin[i % len(pin)]) for i in range(len(self._bounds))]
+        cores = _pinned_cores(pin, len(self._bounds), inline)
         for i, (a, b) in enumerate(self._bounds):
             if inline and i == 0:
                 local = _MainGroup(env_fns[a:b], self.autoreset_mode)

@@ -242,6 +242,10 @@ def test_workers_run_on_the_cores_they_were_pinned_to():
         assert os.sched_getaffinity(0) == set(cores)  # the main process is left alone
     finally:
         venv.close()
+    for bad, match in [([], "non-empty list of core ids"), ("0", "non-empty list of core ids"),
+                       ([max(cores) + 1], "may not use")]:
+        with pytest.raises(InvalidArgument, match=match):
+            WorkerVectorEnv([lambda: gym.make("CartPole-v1")], pin=bad)
     venv = WorkerVectorEnv([lambda: gym.make("CartPole-v1")] * 2, workers=2, pin=False)
     try:
         assert all(os.sched_getaffinity(p.pid) == set(cores) for p in venv.processes)
