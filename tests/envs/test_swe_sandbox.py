@@ -345,7 +345,9 @@ def test_re_forking_processes_under_a_sub_reaper_do_not_survive():
 
 def test_resident_memory_of_the_whole_run_is_limited():
     """7. Four processes of 200 MiB each cannot all be resident under a 512 MiB limit (each one
-    alone fits its 512 MiB address-space limit)."""
+    alone fits its 512 MiB address-space limit): either not all four get their memory, or the
+    limit's OOM kill ends one that had it (the kernel picks the largest, which may already have
+    said so: counting the holders alone was flaky)."""
     body = ("r, w = os.pipe()\n"
             "kids = []\n"
             "for i in range(4):\n"
@@ -369,14 +371,18 @@ def test_resident_memory_of_the_whole_run_is_limited():
             "            break\n"
             "        held += len(chunk)\n"
             "print(f'HOLDING {held}', flush=True)\n"
+            "killed = 0\n"
             "for pid in kids:\n"
-            "    os.waitpid(pid, 0)")
+            "    status = os.waitpid(pid, 0)[1]\n"
+            "    killed += os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9\n"
+            "print(f'KILLED {killed}', flush=True)")
     with Sandbox(workers=1, limits=Limits(wall_s=20.0, memory_bytes=512 << 20, nproc=16)) as s:
         if s.info["cgroup"] is None:
             pytest.skip("no cgroup here: memory is limited per process (RLIMIT_AS) only")
         res = s.run(suite("import time\n" + body), ["tests"], pytest_args=["-s"])  # -s: HOLDING in the output
     held = re.search(r"HOLDING (\d)", res.output)
-    assert held is not None and int(held[1]) < 4, res.output
+    killed = re.search(r"KILLED (\d)", res.output)
+    assert held is not None and (int(held[1]) < 4 or (killed is not None and int(killed[1]) >= 1)), res.output
     assert res.oom_kills >= 1
 
 
