@@ -87,3 +87,16 @@ def test_oni_report_on_run_dirs(run_dir, tmp_path, capsys):
               for s in (0, 1)]
     assert f"final eval true return {sum(finals) / 2:7.2f}" in out
     assert png.stat().st_size > 5000
+
+
+def test_vector_modes_tiny():
+    """benchmarks/vector_modes.py end to end on MiniHack with every mode, pipelined groups and the agent
+    stand-in included (a few steps: it checks that the modes run and report, not their speed)."""
+    res = subprocess.run([sys.executable, "benchmarks/vector_modes.py", "--num-envs", "4", "--steps", "20",
+                          "--repeats", "1", "--agent-us", "10",
+                          "--modes", "sync,async,workers,workers-inline,workers-unpinned,pipelined"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "80 env-steps per mode" in res.stdout and "agent work 10 us per env step" in res.stdout
+    for mode in ("async", "workers", "workers-inline", "workers-unpinned", "pipelined"):
+        assert f"ratio {mode}/sync: " in res.stdout, res.stdout
