@@ -196,14 +196,16 @@ def worker_cores(groups: int, inline: bool) -> list[int | None]:
     A pipe write tends to wake its reader on the writer's core (Linux's "sync" wake-up), so workers
     woken by the main process's messages can pile onto one core and take turns there instead of
     stepping in parallel; pinned, they do not (on this 2-core machine pinning was worth 2-7% of
-    env steps/s, docs/benchmarks.md). With more groups than usable cores, none is pinned and the
+    env steps/s, docs/benchmarks.md). Groups are pinned only when there is one per usable core (the
+    default): then every core gets one, even when several such envs run at once. With fewer groups
+    (two one-worker envs would both land on the first core) or more, none is pinned and the
     scheduler spreads them.
     """
     try:
         cores = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return [None] * groups
-    if groups > len(cores):
+    if groups != len(cores):
         return [None] * groups
     return [None if inline and i == 0 else cores[i] for i in range(groups)]
 
@@ -361,7 +363,7 @@ class WorkerVectorEnv(VectorEnv):
         context: ``multiprocessing`` start method (``"fork"``, ``"spawn"``, ``"forkserver"``);
             default: the platform's.
         daemon: workers are daemon processes (ended with the main process).
-        pin: pin worker ``i`` to the ``i``-th usable core when there are no more groups than cores
+        pin: pin worker ``i`` to the ``i``-th usable core when there is one group per usable core
             (see :func:`worker_cores`), or to ``pin[i % len(pin)]`` given a list of core ids;
             ``False``: let the scheduler place them. The main process is never pinned.
 

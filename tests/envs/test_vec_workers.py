@@ -229,7 +229,7 @@ def test_worker_cores_pin_one_group_per_core_and_never_the_main_process(monkeypa
     monkeypatch.setattr(W.os, "sched_getaffinity", lambda pid: {3, 5}, raising=False)
     assert W.worker_cores(2, inline=False) == [3, 5]
     assert W.worker_cores(2, inline=True) == [None, 5]  # group 0 is stepped by the main process
-    assert W.worker_cores(1, inline=False) == [3]
+    assert W.worker_cores(1, inline=False) == [None]  # fewer groups than cores: two such envs would share core 3
     assert W.worker_cores(3, inline=False) == [None, None, None]  # more groups than cores: the scheduler spreads
 
 
