@@ -246,6 +246,11 @@ def test_workers_run_on_the_cores_they_were_pinned_to():
                        ([max(cores) + 1], "may not use")]:
         with pytest.raises(InvalidArgument, match=match):
             WorkerVectorEnv([lambda: gym.make("CartPole-v1")], pin=bad)
+    venv = WorkerVectorEnv([lambda: gym.make("CartPole-v1")] * len(cores))  # default: one worker per core, pinned
+    try:
+        assert [os.sched_getaffinity(p.pid) for p in venv.processes] == [{c} for c in cores]
+    finally:
+        venv.close()
     venv = WorkerVectorEnv([lambda: gym.make("CartPole-v1")] * 2, workers=2, pin=False)
     try:
         assert all(os.sched_getaffinity(p.pid) == set(cores) for p in venv.processes)
