@@ -68,10 +68,11 @@ class Pipelined:
     ``step_async``/``step_wait`` so the main process's per-group work overlaps the others' steps."""
 
     def __init__(self, env: str, num_envs: int, agent_s: float):
-        from rewardlab.envs.workers import split_sizes, usable_cores
+        from rewardlab.core.threads import usable_core_ids
+        from rewardlab.envs.workers import split_sizes
 
-        cores = sorted(os.sched_getaffinity(0))
-        self.sizes = split_sizes(num_envs, usable_cores())
+        cores = usable_core_ids() or [0]  # (Linux-only script: /proc, affinity)
+        self.sizes = split_sizes(num_envs, len(cores))
         self.groups = [rewardlab.make_vec(env, n, reward=TERMS, gamma=0.99, vectorization_mode="workers",
                                           vector_kwargs={"workers": 1, "pin": [cores[g % len(cores)]]})
                        for g, n in enumerate(self.sizes)]

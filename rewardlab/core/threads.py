@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Iterator
 
-__all__ = ["torch_threads", "usable_cores"]
+__all__ = ["torch_threads", "usable_cores", "usable_core_ids"]
 
 
 @contextlib.contextmanager
@@ -40,9 +40,16 @@ def torch_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(prev)
 
 
+def usable_core_ids() -> list[int] | None:
+    """The ids of the cores this process may run on (its CPU affinity), sorted; ``None`` where the
+    platform does not say (not Linux), which also means a process cannot be pinned to one."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    ids = usable_core_ids()
+    return max(1, len(ids) if ids is not None else os.cpu_count() or 1)

@@ -43,7 +43,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rewardlab.core.threads import usable_cores
+from rewardlab.core.threads import usable_core_ids, usable_cores
 from rewardlab.errors import InvalidArgument
 
 __all__ = ["WorkerVectorEnv", "WorkerError", "split_sizes", "usable_cores", "worker_cores"]
@@ -201,11 +201,8 @@ def worker_cores(groups: int, inline: bool) -> list[int | None]:
     (two one-worker envs would both land on the first core) or more, none is pinned and the
     scheduler spreads them.
     """
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return [None] * groups
-    if groups != len(cores):
+    cores = usable_core_ids()
+    if cores is None or groups != len(cores):
         return [None] * groups
     return [None if inline and i == 0 else cores[i] for i in range(groups)]
 
@@ -214,16 +211,15 @@ def _pinned_cores(pin: bool | Sequence[int], groups: int, inline: bool) -> list[
     """``WorkerVectorEnv``'s ``pin`` argument as one core (or ``None``) per group."""
     if isinstance(pin, bool):
         return worker_cores(groups, inline) if pin else [None] * groups
-    try:
-        usable = os.sched_getaffinity(0)
-    except AttributeError:  # not on Linux: nothing to pin to
-        return [None] * groups
     if (isinstance(pin, (str, bytes)) or not isinstance(pin, Sequence) or not pin
             or not all(isinstance(c, int) and not isinstance(c, bool) for c in pin)):
         raise InvalidArgument(f"pin must be True, False or a non-empty list of core ids, got {pin!r}")
-    if not set(pin) <= usable:
-        raise InvalidArgument(f"pin lists cores {sorted(set(pin) - usable)} this process may not use "
-                              f"(usable: {sorted(usable)})")
+    usable = usable_core_ids()
+    if usable is None:  # not on Linux: nothing to pin to
+        return [None] * groups
+    if not set(pin) <= set(usable):
+        raise InvalidArgument(f"pin lists cores {sorted(set(pin) - set(usable))} this process may not use "
+                              f"(usable: {usable})")
     return [None if inline and i == 0 else pin[i % len(pin)] for i in range(groups)]
 
 
